@@ -1,0 +1,633 @@
+//! lifeboat's configuration.
+//!
+//! A user writes TOML (`lifeboat.toml`); the image builder parses and
+//! validates it on the host (feature `toml`, see [`user`]) and stores the
+//! result in the image in the *baked* form defined here: one `key=value` per
+//! line, already validated, so that PID 1 decodes it with a few string splits
+//! and no allocation-heavy parsing at crash time. The baked form stays
+//! readable (`lsinitramfs`/`cpio -t` and `cat`) because people debug crashed
+//! captures with whatever tools they have at hand.
+//!
+//! Dump targets are an ordered list: PID 1 tries them in order and stops at
+//! the first that takes a complete dump. Network targets add variants to
+//! [`TargetKind`] without reshaping the rest.
+
+#![deny(unsafe_code)]
+
+use std::fmt;
+
+#[cfg(feature = "toml")]
+pub mod user;
+
+/// First line of every baked config; the number changes when the format does.
+pub const BAKED_HEADER: &str = "lifeboat-config 1";
+
+/// Where the image builder puts the baked config and PID 1 reads it.
+pub const BAKED_PATH: &str = "/etc/lifeboat/config";
+
+/// Prefix of kernel command-line overrides (`lifeboat.final_action=halt`).
+pub const CMDLINE_PREFIX: &str = "lifeboat.";
+
+/// How verbose PID 1 is on the console and in its own log file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub const NAMES: &'static [&'static str] = &["error", "warn", "info", "debug", "trace"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "error" => Some(Self::Error),
+            "warn" => Some(Self::Warn),
+            "info" => Some(Self::Info),
+            "debug" => Some(Self::Debug),
+            "trace" => Some(Self::Trace),
+            _ => None,
+        }
+    }
+}
+
+/// What PID 1 does once the capture is over, whatever its outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalAction {
+    Reboot,
+    Poweroff,
+    Halt,
+}
+
+impl FinalAction {
+    pub const NAMES: &'static [&'static str] = &["reboot", "poweroff", "halt"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "reboot" => Some(Self::Reboot),
+            "poweroff" => Some(Self::Poweroff),
+            "halt" => Some(Self::Halt),
+            _ => None,
+        }
+    }
+}
+
+/// How a block device is named: the forms of `/etc/fstab`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// Filesystem UUID, compared case-insensitively.
+    Uuid(String),
+    /// Filesystem label, compared exactly.
+    Label(String),
+    /// GPT partition UUID, compared case-insensitively.
+    PartUuid(String),
+    /// A device node such as `/dev/vdb1`.
+    Path(String),
+}
+
+impl DeviceSpec {
+    /// Parses `UUID=…`, `LABEL=…`, `PARTUUID=…` or `/dev/…`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (kind, value) = match text.split_once('=') {
+            Some((kind, value)) => (kind, value),
+            None if text.starts_with("/dev/") && text.len() > 5 => {
+                return Ok(Self::Path(text.to_owned()))
+            }
+            None => {
+                return Err(format!(
+                    "`{text}` is not a device: use UUID=…, LABEL=…, PARTUUID=… or a /dev/… path"
+                ))
+            }
+        };
+        if value.is_empty() {
+            return Err(format!("`{text}` names no {kind}"));
+        }
+        match kind {
+            "UUID" => {
+                check_uuid_like(value)?;
+                Ok(Self::Uuid(value.to_ascii_lowercase()))
+            }
+            "PARTUUID" => {
+                check_uuid_like(value)?;
+                Ok(Self::PartUuid(value.to_ascii_lowercase()))
+            }
+            "LABEL" => Ok(Self::Label(value.to_owned())),
+            _ => Err(format!(
+                "unknown device kind `{kind}`: use UUID=, LABEL=, PARTUUID= or a /dev/… path"
+            )),
+        }
+    }
+}
+
+/// UUIDs are hex digits and dashes; vfat "UUIDs" are the `ABCD-1234` serial.
+fn check_uuid_like(value: &str) -> Result<(), String> {
+    if value.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{value}` is not a UUID (hex digits and dashes expected)"
+        ))
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Uuid(v) => write!(f, "UUID={v}"),
+            Self::Label(v) => write!(f, "LABEL={v}"),
+            Self::PartUuid(v) => write!(f, "PARTUUID={v}"),
+            Self::Path(v) => f.write_str(v),
+        }
+    }
+}
+
+/// Filesystem types lifeboat can recognise on a device by its superblock.
+pub const KNOWN_FILESYSTEMS: &[&str] = &["ext4", "ext3", "ext2", "xfs", "btrfs", "vfat"];
+
+/// A local block device holding a filesystem to write the dump on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskTarget {
+    pub device: DeviceSpec,
+    /// `None` means: use the type found in the superblock.
+    pub fstype: Option<String>,
+    /// Extra mount(8)-style data options, passed to mount(2) as they are.
+    pub mount_options: String,
+}
+
+/// Where a dump can go. Network kinds (NFS, ssh) join this enum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    Disk(DiskTarget),
+}
+
+impl TargetKind {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Disk(_) => "disk",
+        }
+    }
+}
+
+/// One entry of the ordered target list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub kind: TargetKind,
+    /// Directory on the target under which `<YYYYmmddHHMM>/` is created.
+    pub directory: String,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            TargetKind::Disk(disk) => write!(f, "disk {}:{}", disk.device, self.directory),
+        }
+    }
+}
+
+/// Time limits, in seconds. Every wait PID 1 does is bounded by one of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// How long to wait for a target's device to appear.
+    pub device_wait_secs: u32,
+    /// How long the whole capture may take before PID 1 gives up and takes
+    /// the final action, leaving the dump marked incomplete.
+    pub total_secs: u32,
+}
+
+/// A validated configuration, as PID 1 uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub log_level: LogLevel,
+    pub final_action: FinalAction,
+    /// zstd level of the dump stream.
+    pub compression_level: i32,
+    /// Modules to load in addition to those the targets need.
+    pub modules: Vec<String>,
+    pub deadlines: Deadlines,
+    /// Tried in order; never empty.
+    pub targets: Vec<Target>,
+}
+
+pub const DEFAULT_DIRECTORY: &str = "/var/crash";
+pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
+pub const COMPRESSION_LEVELS: std::ops::RangeInclusive<i32> = 1..=19;
+pub const DEFAULT_DEVICE_WAIT_SECS: u32 = 30;
+pub const DEFAULT_TOTAL_SECS: u32 = 3600;
+
+impl Deadlines {
+    pub const DEFAULT: Deadlines = Deadlines {
+        device_wait_secs: DEFAULT_DEVICE_WAIT_SECS,
+        total_secs: DEFAULT_TOTAL_SECS,
+    };
+}
+
+/// A baked config that does not decode: the image is damaged or was built by
+/// an incompatible version of lifeboat.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BakedError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for BakedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "baked config line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for BakedError {}
+
+/// Checks a value that goes on one line of the baked form.
+fn single_line(value: &str) -> Result<(), String> {
+    if value.contains(['\n', '\r', '\0']) {
+        Err("must not contain line breaks or NUL bytes".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a directory on a target: absolute, no `..`, one line.
+pub fn check_directory(dir: &str) -> Result<(), String> {
+    single_line(dir)?;
+    if !dir.starts_with('/') {
+        return Err(format!("`{dir}` is not an absolute path"));
+    }
+    if dir.split('/').any(|part| part == "..") {
+        return Err(format!("`{dir}` must not contain `..`"));
+    }
+    Ok(())
+}
+
+/// Checks a kernel module name (as `modprobe` takes it).
+pub fn check_module_name(name: &str) -> Result<(), String> {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a module name (letters, digits, `_` and `-`)"
+        ))
+    }
+}
+
+/// Checks a filesystem type name given by the user.
+pub fn check_fstype(name: &str) -> Result<(), String> {
+    check_module_name(name).map_err(|_| format!("`{name}` is not a filesystem type"))
+}
+
+impl Config {
+    /// The configuration used when the image carries none: dump to the
+    /// filesystem labelled `LIFEBOAT`, the convention documented in the README.
+    pub fn fallback() -> Config {
+        Config {
+            log_level: LogLevel::Info,
+            final_action: FinalAction::Reboot,
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
+            modules: Vec::new(),
+            deadlines: Deadlines::DEFAULT,
+            targets: vec![Target {
+                kind: TargetKind::Disk(DiskTarget {
+                    device: DeviceSpec::Label("LIFEBOAT".to_owned()),
+                    fstype: None,
+                    mount_options: String::new(),
+                }),
+                directory: DEFAULT_DIRECTORY.to_owned(),
+            }],
+        }
+    }
+
+    /// Writes the baked form. The config must be valid (it is, when it comes
+    /// from [`user::parse`] or [`Config::decode`]).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let mut line = |key: &str, value: &dyn fmt::Display| {
+            out.push_str(key);
+            out.push('=');
+            out.push_str(&value.to_string());
+            out.push('\n');
+        };
+        line("log_level", &self.log_level.as_str());
+        line("final_action", &self.final_action.as_str());
+        line("compression_level", &self.compression_level);
+        line("deadline.device_wait", &self.deadlines.device_wait_secs);
+        line("deadline.total", &self.deadlines.total_secs);
+        for module in &self.modules {
+            line("module", module);
+        }
+        for target in &self.targets {
+            line("target", &target.kind.kind_name());
+            line("target.directory", &target.directory);
+            match &target.kind {
+                TargetKind::Disk(disk) => {
+                    line("target.device", &disk.device);
+                    line("target.fstype", &disk.fstype.as_deref().unwrap_or("auto"));
+                    if !disk.mount_options.is_empty() {
+                        line("target.mount_options", &disk.mount_options);
+                    }
+                }
+            }
+        }
+        format!("{BAKED_HEADER}\n{out}")
+    }
+
+    /// Reads the baked form written by [`Config::encode`].
+    pub fn decode(text: &str) -> Result<Config, BakedError> {
+        let mut lines = text.lines().enumerate();
+        match lines.next() {
+            Some((_, BAKED_HEADER)) => {}
+            _ => {
+                return Err(BakedError {
+                    line: 1,
+                    message: format!("expected `{BAKED_HEADER}`"),
+                })
+            }
+        }
+        let mut config = Config {
+            targets: Vec::new(),
+            ..Config::fallback()
+        };
+        for (index, line) in lines {
+            let fail = |message: String| BakedError {
+                line: index + 1,
+                message,
+            };
+            if line.is_empty() {
+                continue;
+            }
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| fail(format!("`{line}` is not key=value")))?;
+            if key.starts_with("target.") {
+                let target = config
+                    .targets
+                    .last_mut()
+                    .ok_or_else(|| fail(format!("`{key}` before any `target`")))?;
+                apply_target_key(target, key, value).map_err(fail)?;
+            } else if key == "target" {
+                config
+                    .targets
+                    .push(new_target(value, DEFAULT_DIRECTORY).map_err(fail)?);
+            } else {
+                config.apply_key(key, value).map_err(fail)?;
+            }
+        }
+        if config.targets.is_empty() {
+            return Err(BakedError {
+                line: text.lines().count(),
+                message: "no target".to_owned(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// Applies one global key, shared by the baked form and the kernel
+    /// command line.
+    fn apply_key(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "log_level" => {
+                self.log_level = LogLevel::parse(value).ok_or_else(|| {
+                    format!("log_level `{value}`: expected one of {:?}", LogLevel::NAMES)
+                })?
+            }
+            "final_action" => {
+                self.final_action = FinalAction::parse(value).ok_or_else(|| {
+                    format!(
+                        "final_action `{value}`: expected one of {:?}",
+                        FinalAction::NAMES
+                    )
+                })?
+            }
+            "compression_level" => self.compression_level = parse_level(value)?,
+            "deadline.device_wait" => self.deadlines.device_wait_secs = parse_secs(value)?,
+            "deadline.total" => self.deadlines.total_secs = parse_secs(value)?,
+            "module" => {
+                check_module_name(value)?;
+                self.modules.push(value.to_owned());
+            }
+            _ => return Err(format!("unknown key `{key}`")),
+        }
+        Ok(())
+    }
+
+    /// Applies `lifeboat.<key>=<value>` words of the kernel command line.
+    ///
+    /// Keys: `log_level`, `final_action`, `compression_level`,
+    /// `deadline.device_wait`, `deadline.total`, and `target`, whose value is
+    /// a device (`UUID=…`, `LABEL=…`, `PARTUUID=…`, `/dev/…`) that replaces the
+    /// target list with one disk target in the first target's directory.
+    /// Returns one message per word that was not applied: a field engineer's
+    /// typo must not stop a capture, so bad words are reported and skipped.
+    pub fn apply_cmdline(&mut self, cmdline: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        for word in cmdline.split_ascii_whitespace() {
+            let Some(setting) = word.strip_prefix(CMDLINE_PREFIX) else {
+                continue;
+            };
+            let Some((key, value)) = setting.split_once('=') else {
+                problems.push(format!("`{word}`: expected {CMDLINE_PREFIX}<key>=<value>"));
+                continue;
+            };
+            let result = match key {
+                "target" => DeviceSpec::parse(value).map(|device| {
+                    let directory = self
+                        .targets
+                        .first()
+                        .map(|t| t.directory.clone())
+                        .unwrap_or_else(|| DEFAULT_DIRECTORY.to_owned());
+                    self.targets = vec![Target {
+                        kind: TargetKind::Disk(DiskTarget {
+                            device,
+                            fstype: None,
+                            mount_options: String::new(),
+                        }),
+                        directory,
+                    }];
+                }),
+                "module" => Err("modules can only be chosen when the image is built".to_owned()),
+                _ => self.apply_key(key, value),
+            };
+            if let Err(message) = result {
+                problems.push(format!("`{word}`: {message}"));
+            }
+        }
+        problems
+    }
+}
+
+fn new_target(kind: &str, directory: &str) -> Result<Target, String> {
+    match kind {
+        "disk" => Ok(Target {
+            kind: TargetKind::Disk(DiskTarget {
+                device: DeviceSpec::Path(String::new()),
+                fstype: None,
+                mount_options: String::new(),
+            }),
+            directory: directory.to_owned(),
+        }),
+        _ => Err(format!("unknown target kind `{kind}`")),
+    }
+}
+
+fn apply_target_key(target: &mut Target, key: &str, value: &str) -> Result<(), String> {
+    match (key, &mut target.kind) {
+        ("target.directory", _) => {
+            check_directory(value)?;
+            target.directory = value.to_owned();
+        }
+        ("target.device", TargetKind::Disk(disk)) => disk.device = DeviceSpec::parse(value)?,
+        ("target.fstype", TargetKind::Disk(disk)) => {
+            disk.fstype = if value == "auto" {
+                None
+            } else {
+                check_fstype(value)?;
+                Some(value.to_owned())
+            }
+        }
+        ("target.mount_options", TargetKind::Disk(disk)) => {
+            single_line(value)?;
+            disk.mount_options = value.to_owned();
+        }
+        _ => return Err(format!("unknown key `{key}`")),
+    }
+    Ok(())
+}
+
+fn parse_level(value: &str) -> Result<i32, String> {
+    match value.parse::<i32>() {
+        Ok(level) if COMPRESSION_LEVELS.contains(&level) => Ok(level),
+        _ => Err(format!(
+            "compression_level `{value}`: expected {}..={}",
+            COMPRESSION_LEVELS.start(),
+            COMPRESSION_LEVELS.end()
+        )),
+    }
+}
+
+fn parse_secs(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(secs) if secs > 0 => Ok(secs),
+        _ => Err(format!("`{value}` is not a positive number of seconds")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Config {
+        Config {
+            log_level: LogLevel::Debug,
+            final_action: FinalAction::Poweroff,
+            compression_level: 3,
+            modules: vec!["virtio_blk".into(), "xfs".into()],
+            deadlines: Deadlines {
+                device_wait_secs: 10,
+                total_secs: 600,
+            },
+            targets: vec![
+                Target {
+                    kind: TargetKind::Disk(DiskTarget {
+                        device: DeviceSpec::Uuid("0bd3a2c6-8d7e-4f1c-9a55-2c1f3c0e9a11".into()),
+                        fstype: Some("ext4".into()),
+                        mount_options: "data=ordered".into(),
+                    }),
+                    directory: "/var/crash".into(),
+                },
+                Target {
+                    kind: TargetKind::Disk(DiskTarget {
+                        device: DeviceSpec::Label("SPARE".into()),
+                        fstype: None,
+                        mount_options: String::new(),
+                    }),
+                    directory: "/dumps".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn baked_form_round_trips() {
+        let config = sample();
+        assert_eq!(Config::decode(&config.encode()), Ok(config));
+        let fallback = Config::fallback();
+        assert_eq!(Config::decode(&fallback.encode()), Ok(fallback));
+    }
+
+    #[test]
+    fn bad_baked_forms_are_rejected_with_their_line() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("", 1, "expected"),
+            ("lifeboat-config 2\n", 1, "expected"),
+            ("lifeboat-config 1\nlog_level=loud\n", 2, "log_level"),
+            ("lifeboat-config 1\ntarget.device=/dev/vda\n", 2, "before any"),
+            ("lifeboat-config 1\ntarget=tape\n", 2, "unknown target kind"),
+            ("lifeboat-config 1\nlog_level=info\n", 2, "no target"),
+            ("lifeboat-config 1\nnonsense\n", 2, "key=value"),
+            ("lifeboat-config 1\ncompression_level=0\n", 2, "compression_level"),
+            ("lifeboat-config 1\ntarget=disk\ntarget.directory=var\n", 3, "absolute"),
+        ];
+        for (text, line, needle) in cases {
+            let error = Config::decode(text).expect_err(text);
+            assert_eq!(error.line, *line, "{text:?}: {error}");
+            assert!(error.message.contains(needle), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn device_specs_parse() {
+        let cases: &[(&str, Result<DeviceSpec, &str>)] = &[
+            ("UUID=ABCD-1234", Ok(DeviceSpec::Uuid("abcd-1234".into()))),
+            ("LABEL=My Disk", Ok(DeviceSpec::Label("My Disk".into()))),
+            (
+                "PARTUUID=5E0A7C2B-01",
+                Ok(DeviceSpec::PartUuid("5e0a7c2b-01".into())),
+            ),
+            ("/dev/vdb1", Ok(DeviceSpec::Path("/dev/vdb1".into()))),
+            ("vdb1", Err("is not a device")),
+            ("/dev/", Err("is not a device")),
+            ("UUID=", Err("names no UUID")),
+            ("UUID=xyz", Err("is not a UUID")),
+            ("SERIAL=1", Err("unknown device kind")),
+        ];
+        for (text, expected) in cases {
+            match (DeviceSpec::parse(text), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(&got, want, "{text}"),
+                (Err(got), Err(needle)) => assert!(got.contains(needle), "{text}: {got}"),
+                (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn cmdline_overrides_apply_and_report_bad_words() {
+        let mut config = sample();
+        let problems = config.apply_cmdline(
+            "console=ttyS0 lifeboat.log_level=trace lifeboat.final_action=halt \
+             lifeboat.target=LABEL=FIELD lifeboat.compression_level=99 lifeboat.bogus \
+             lifeboat.module=nfs lifeboat.deadline.total=30",
+        );
+        assert_eq!(config.log_level, LogLevel::Trace);
+        assert_eq!(config.final_action, FinalAction::Halt);
+        assert_eq!(config.compression_level, 3);
+        assert_eq!(config.deadlines.total_secs, 30);
+        assert_eq!(config.targets.len(), 1);
+        assert_eq!(config.targets[0].to_string(), "disk LABEL=FIELD:/var/crash");
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("compression_level=99"));
+        assert!(problems[1].contains("lifeboat.bogus"));
+        assert!(problems[2].contains("when the image is built"));
+    }
+}
