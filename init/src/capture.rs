@@ -1,0 +1,547 @@
+//! The capture itself: read what the crashed kernel left, then for each
+//! target in order, find it, mount it, and write the kernel log, the dump,
+//! the result record and our own log — stopping at the first target that
+//! takes a complete dump.
+
+use std::error::Error;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dumper::blkid::{self, BlockDevice};
+use dumper::sink::FileSink;
+use dumper::stream::{compress_file, Progress, StreamError, StreamOptions};
+use lifeboat_config::{Config, DeviceSpec, DiskTarget, Target, TargetKind};
+use nix::mount::MsFlags;
+
+use crate::early::ModuleReport;
+use crate::logger;
+use crate::record::{ResultRecord, Status};
+use crate::system::{SysError, System};
+
+/// The paths PID 1 reads and writes, passed in so tests can point them at
+/// a temporary tree.
+pub struct Environment<'a> {
+    pub system: &'a dyn System,
+    pub vmcore: PathBuf,
+    pub sys_class_block: PathBuf,
+    pub dev: PathBuf,
+    /// Targets are mounted at `<mount_root>/target<N>`.
+    pub mount_root: PathBuf,
+    pub osrelease: PathBuf,
+    pub proc_self_status: PathBuf,
+}
+
+impl Environment<'_> {
+    pub fn pid1(system: &dyn System) -> Environment<'_> {
+        Environment {
+            system,
+            vmcore: "/proc/vmcore".into(),
+            sys_class_block: "/sys/class/block".into(),
+            dev: "/dev".into(),
+            mount_root: "/mnt".into(),
+            osrelease: "/proc/sys/kernel/osrelease".into(),
+            proc_self_status: "/proc/self/status".into(),
+        }
+    }
+}
+
+/// Why one target did not take a complete dump.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("device {spec} did not appear within {waited_secs} s (block devices seen: {seen})")]
+    DeviceNotFound {
+        spec: String,
+        waited_secs: u64,
+        seen: String,
+    },
+    #[error("no filesystem recognised on {device} and none configured")]
+    UnknownFilesystem { device: PathBuf },
+    #[error(transparent)]
+    Mount(SysError),
+    #[error("cannot create directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {path}")]
+    WriteFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("dump to {path} stopped")]
+    Stream {
+        path: PathBuf,
+        #[source]
+        source: StreamError,
+    },
+    #[error("cannot make {path} durable")]
+    Finish {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What the crashed kernel left that we read before dumping.
+#[derive(Default)]
+pub struct CrashInfo {
+    pub vmcore_bytes: u64,
+    pub kernel_release: Option<String>,
+    pub build_id: Option<String>,
+    pub crash_time: Option<u64>,
+    pub panic_message: Option<String>,
+    pub dmesg: Option<Vec<u8>>,
+    pub dmesg_records: Option<usize>,
+    pub dmesg_error: Option<String>,
+}
+
+impl CrashInfo {
+    /// Reads VMCOREINFO and the printk ring. Failures are recorded, not
+    /// fatal: a damaged log must not stop the dump itself.
+    pub fn read(vmcore: &File, vmcore_bytes: u64) -> CrashInfo {
+        let mut info = CrashInfo {
+            vmcore_bytes,
+            ..CrashInfo::default()
+        };
+        let core = match dumper::vmcore::Vmcore::open(vmcore) {
+            Ok(core) => core,
+            Err(error) => {
+                info.dmesg_error = Some(error_chain(&error));
+                return info;
+            }
+        };
+        if let Some(vmcoreinfo) = core.vmcoreinfo() {
+            info.kernel_release = vmcoreinfo.os_release().map(str::to_owned);
+            info.build_id = vmcoreinfo.build_id().map(str::to_owned);
+            info.crash_time = vmcoreinfo.crash_time();
+        }
+        match dumper::printk::read_log(&core) {
+            Ok(records) => {
+                info.panic_message = dumper::printk::panic_message(&records);
+                let mut text = Vec::new();
+                // Writing to a Vec cannot fail.
+                let _ = dumper::printk::write_dmesg(&records, &mut text);
+                info.dmesg_records = Some(records.len());
+                info.dmesg = Some(text);
+            }
+            Err(error) => info.dmesg_error = Some(error_chain(&error)),
+        }
+        info
+    }
+}
+
+/// Everything `run` needs besides the environment.
+pub struct Capture<'a> {
+    pub config: &'a Config,
+    pub version: &'a str,
+    pub modules: &'a ModuleReport,
+    pub started: Instant,
+}
+
+/// Runs the capture; returns whether a target took a complete dump.
+pub fn run(env: &Environment, capture: &Capture) -> bool {
+    crate::set_stage("opening the vmcore");
+    let vmcore = match File::open(&env.vmcore) {
+        Ok(file) => file,
+        Err(error) => {
+            log::error!(
+                "cannot open {}: {error}; this kernel was not booted to capture a crash",
+                env.vmcore.display()
+            );
+            return false;
+        }
+    };
+    let vmcore_bytes = match vmcore.metadata() {
+        Ok(meta) => meta.len(),
+        Err(error) => {
+            log::error!("cannot stat {}: {error}", env.vmcore.display());
+            return false;
+        }
+    };
+    crate::set_stage("reading the crashed kernel's log");
+    let info = CrashInfo::read(&vmcore, vmcore_bytes);
+    log::info!(
+        "vmcore: {} MB of kernel {} (crashed {})",
+        vmcore_bytes / 1_000_000,
+        info.kernel_release.as_deref().unwrap_or("unknown"),
+        info.crash_time
+            .map(crate::time::rfc3339)
+            .unwrap_or_else(|| "at an unknown time".to_owned())
+    );
+    match (&info.panic_message, info.dmesg_records, &info.dmesg_error) {
+        (_, _, Some(error)) => log::error!("cannot read the crashed kernel's log: {error}"),
+        (panic, Some(records), None) => log::info!(
+            "kernel log: {records} records; panic: {}",
+            panic.as_deref().unwrap_or("(none found)")
+        ),
+        _ => {}
+    }
+
+    for (index, target) in capture.config.targets.iter().enumerate() {
+        crate::set_stage(&format!("target {index} ({target})"));
+        log::info!("target {index}: {target}");
+        match attempt(env, capture, index, target, &info, &vmcore) {
+            Ok(dir) => {
+                log::info!("dump complete in {}", dir.display());
+                return true;
+            }
+            Err(error) => log::error!("target {index} ({target}) failed: {}", error_chain(&error)),
+        }
+    }
+    log::error!("no target took a complete dump");
+    false
+}
+
+fn attempt(
+    env: &Environment,
+    capture: &Capture,
+    index: usize,
+    target: &Target,
+    info: &CrashInfo,
+    vmcore: &File,
+) -> Result<PathBuf, TargetError> {
+    let TargetKind::Disk(disk) = &target.kind;
+    let mount_point = env.mount_root.join(format!("target{index}"));
+    mount_disk(env, capture, disk, &mount_point)?;
+    let base = mount_point.join(target.directory.trim_start_matches('/'));
+    let result = write_dump(env, capture, target, &base, info, vmcore);
+    env.system.sync();
+    if let Err(error) = env.system.unmount(&mount_point) {
+        log::warn!("{error}");
+    }
+    result
+}
+
+fn mount_disk(
+    env: &Environment,
+    capture: &Capture,
+    disk: &DiskTarget,
+    mount_point: &Path,
+) -> Result<(), TargetError> {
+    let wait = Duration::from_secs(capture.config.deadlines.device_wait_secs.into());
+    let device = wait_for_device(env, &disk.device, wait)?;
+    let fstype = match (&disk.fstype, &device.fs) {
+        (Some(fstype), _) => fstype.clone(),
+        (None, Some(fs)) => fs.fstype.to_owned(),
+        (None, None) => {
+            return Err(TargetError::UnknownFilesystem {
+                device: device.dev_path.clone(),
+            })
+        }
+    };
+    fs::create_dir_all(mount_point).map_err(|source| TargetError::CreateDir {
+        path: mount_point.to_owned(),
+        source,
+    })?;
+    let source = device.dev_path.display().to_string();
+    log::info!("mounting {source} ({fstype}) on {}", mount_point.display());
+    env.system
+        .mount(
+            &source,
+            mount_point,
+            &fstype,
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            &disk.mount_options,
+        )
+        .map_err(TargetError::Mount)
+}
+
+/// Polls sysfs for `spec` until `wait` has passed: without udev, devices
+/// appear as their drivers probe them, which on a slow controller takes
+/// seconds after the module loaded.
+fn wait_for_device(
+    env: &Environment,
+    spec: &DeviceSpec,
+    wait: Duration,
+) -> Result<BlockDevice, TargetError> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(20);
+    let mut announced = false;
+    loop {
+        let devices = blkid::scan(&env.sys_class_block, &env.dev);
+        if let Some(device) = blkid::find(&devices, spec) {
+            log::info!("found {spec} at {}", device.dev_path.display());
+            return Ok(device.clone());
+        }
+        let waited = start.elapsed();
+        if waited >= wait {
+            return Err(TargetError::DeviceNotFound {
+                spec: spec.to_string(),
+                waited_secs: waited.as_secs(),
+                seen: describe_devices(&devices),
+            });
+        }
+        if !announced {
+            log::info!("waiting up to {} s for {spec}", wait.as_secs());
+            announced = true;
+        }
+        std::thread::sleep(delay.min(wait - waited));
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+fn describe_devices(devices: &[BlockDevice]) -> String {
+    if devices.is_empty() {
+        return "none".to_owned();
+    }
+    let described: Vec<String> = devices
+        .iter()
+        .map(|device| match &device.fs {
+            Some(fs) => format!(
+                "{} ({} UUID={} LABEL={})",
+                device.name,
+                fs.fstype,
+                fs.uuid.as_deref().unwrap_or("-"),
+                fs.label.as_deref().unwrap_or("-")
+            ),
+            None => format!("{} (no filesystem)", device.name),
+        })
+        .collect();
+    described.join(", ")
+}
+
+fn write_dump(
+    env: &Environment,
+    capture: &Capture,
+    target: &Target,
+    base: &Path,
+    info: &CrashInfo,
+    vmcore: &File,
+) -> Result<PathBuf, TargetError> {
+    create_private_dir_all(base)?;
+    let crash_time = info.crash_time.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    });
+    let (dir, stamp) = create_stamped_dir(base, &crate::time::dump_stamp(crash_time))?;
+    let dump_name = format!("dump.{stamp}.zst");
+    let mut record = ResultRecord {
+        lifeboat_version: capture.version.to_owned(),
+        status: Some(Status::InProgress),
+        kernel_release: info.kernel_release.clone(),
+        build_id: info.build_id.clone(),
+        crash_time: info.crash_time,
+        panic_message: info.panic_message.clone(),
+        capture_kernel_release: fs::read_to_string(&env.osrelease)
+            .ok()
+            .map(|s| s.trim().to_owned()),
+        target: target.to_string(),
+        dmesg_records: info.dmesg_records,
+        dmesg_error: info.dmesg_error.clone(),
+        vmcore_bytes: info.vmcore_bytes,
+        dump_file: dump_name.clone(),
+        compression_level: capture.config.compression_level,
+        modules_loaded: capture.modules.loaded.clone(),
+        modules_failed: capture.modules.failed.clone(),
+        ..ResultRecord::default()
+    };
+
+    // The kernel log first, durable before anything risky starts: it is the
+    // most valuable part of a crash and the cheapest to save.
+    if let Some(text) = &info.dmesg {
+        let name = format!("dmesg.{stamp}");
+        write_private_file(&dir.join(&name), text)?;
+        record.dmesg_file = Some(name);
+    }
+    write_private_file(&dir.join("lifeboat.json"), record.to_json().as_bytes())?;
+
+    crate::set_stage(&format!("dumping to {}", dir.display()));
+    let outcome = stream_dump(capture, &dir, &dump_name, vmcore, info.vmcore_bytes);
+    record.capture_seconds = capture.started.elapsed().as_secs_f64();
+    record.peak_memory_kib = peak_memory_kib(&env.proc_self_status);
+    let result = match outcome {
+        Ok(summary) => {
+            record.status = Some(Status::Complete);
+            record.dump_bytes = Some(summary.output_bytes);
+            record.xxh64 = Some(summary.xxh64);
+            record.read_method = Some(summary.read_method.as_str());
+            record.dump_seconds = Some(summary.elapsed.as_secs_f64());
+            log::info!(
+                "wrote {dump_name}: {} MB from {} MB in {:.1} s ({:.0} MB/s), peak memory {} KiB",
+                summary.output_bytes / 1_000_000,
+                summary.input_bytes / 1_000_000,
+                summary.elapsed.as_secs_f64(),
+                summary.input_bytes as f64 / summary.elapsed.as_secs_f64().max(1e-3) / 1e6,
+                record.peak_memory_kib.unwrap_or(0)
+            );
+            Ok(dir.clone())
+        }
+        Err(error) => {
+            record.status = Some(Status::Incomplete);
+            record.error = Some(error_chain(&error));
+            Err(error)
+        }
+    };
+    // The record and our log are written whatever happened: they explain
+    // an incomplete dump to whoever finds it.
+    write_private_file(&dir.join("lifeboat.json"), record.to_json().as_bytes())?;
+    write_private_file(&dir.join("lifeboat.log"), logger::memory_log().as_bytes())?;
+    sync_dir(&dir)?;
+    result
+}
+
+/// Streams the vmcore to `<dir>/<name>.incomplete`, makes it durable, and
+/// only then renames it to `<name>`: a file without the suffix is always a
+/// whole dump.
+fn stream_dump(
+    capture: &Capture,
+    dir: &Path,
+    name: &str,
+    vmcore: &File,
+    vmcore_bytes: u64,
+) -> Result<dumper::stream::StreamSummary, TargetError> {
+    let partial = dir.join(format!("{name}.incomplete"));
+    let file = create_private_file(&partial)?;
+    let options = StreamOptions {
+        level: capture.config.compression_level,
+        ..StreamOptions::default()
+    };
+    let mut reporter = ProgressReporter::new();
+    let (summary, sink) = compress_file(vmcore, vmcore_bytes, FileSink::new(file), &options, |p| {
+        reporter.report(p)
+    })
+    .map_err(|source| TargetError::Stream {
+        path: partial.clone(),
+        source,
+    })?;
+    let finish = |source| TargetError::Finish {
+        path: partial.clone(),
+        source,
+    };
+    sink.finish().map_err(finish)?;
+    fs::rename(&partial, dir.join(name)).map_err(finish)?;
+    sync_dir(dir)?;
+    Ok(summary)
+}
+
+/// Prints progress every couple of seconds: often enough that a person at a
+/// serial console sees it move, rarely enough not to slow a 115200-baud line.
+struct ProgressReporter {
+    last: Option<Instant>,
+}
+
+impl ProgressReporter {
+    const INTERVAL: Duration = Duration::from_secs(2);
+
+    fn new() -> Self {
+        ProgressReporter { last: None }
+    }
+
+    fn report(&mut self, progress: &Progress) {
+        let done = progress.bytes_done == progress.bytes_total;
+        if !done && self.last.is_some_and(|last| last.elapsed() < Self::INTERVAL) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let secs = progress.elapsed.as_secs_f64().max(1e-3);
+        let percent = progress.bytes_done * 100 / progress.bytes_total.max(1);
+        log::info!(
+            target: logger::PROGRESS,
+            "dump {percent:3}% {}/{} MB {:.0} MB/s",
+            progress.bytes_done / 1_000_000,
+            progress.bytes_total / 1_000_000,
+            progress.bytes_done as f64 / secs / 1e6
+        );
+    }
+}
+
+/// Creates `path` and missing parents with mode 0700: a vmcore holds every
+/// secret the machine had.
+fn create_private_dir_all(path: &Path) -> Result<(), TargetError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| TargetError::CreateDir {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Creates `<base>/<stamp>`, or `<stamp>-1`, `<stamp>-2`… when a dump of
+/// the same minute is already there: a second crash never overwrites the
+/// first. Returns the directory and its name.
+fn create_stamped_dir(base: &Path, stamp: &str) -> Result<(PathBuf, String), TargetError> {
+    for attempt in 0..1000 {
+        let name = if attempt == 0 {
+            stamp.to_owned()
+        } else {
+            format!("{stamp}-{attempt}")
+        };
+        let dir = base.join(&name);
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok((dir, name)),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(TargetError::CreateDir { path: dir, source }),
+        }
+    }
+    Err(TargetError::CreateDir {
+        path: base.join(stamp),
+        source: io::Error::new(io::ErrorKind::AlreadyExists, "1000 dumps in one minute"),
+    })
+}
+
+fn create_private_file(path: &Path) -> Result<File, TargetError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| TargetError::WriteFile {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Writes `bytes` to `path` (mode 0600, replacing it) and fsyncs it.
+fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), TargetError> {
+    let write = || -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    write().map_err(|source| TargetError::WriteFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Makes renames and new entries in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), TargetError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| TargetError::Finish {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// `VmHWM` of `/proc/self/status`, in KiB.
+fn peak_memory_kib(status: &Path) -> Option<u64> {
+    let text = fs::read_to_string(status).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// An error and its sources, joined by ": ".
+pub fn error_chain(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
