@@ -1,0 +1,412 @@
+//! The whole image: PID 1, the baked config, the kernel modules and the
+//! few directories and device nodes the kernel and PID 1 need.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use lifeboat_config::{Config, TargetKind, BAKED_PATH};
+use thiserror::Error;
+
+use crate::cpio::{Archive, ArchiveError};
+use crate::modules::{ModuleError, ModuleTree};
+
+/// Where PID 1 finds the list of modules to load, one absolute image path
+/// per line, in load order.
+pub const MODULES_LIST_PATH: &str = "/etc/lifeboat/modules";
+/// Where module files go in the image.
+pub const MODULES_DIR: &str = "/lib/modules";
+
+/// The zstd window: 2^20 = 1 MiB. The kernel's initramfs unpacker allocates
+/// a decompression workspace the size of the frame's window, and the capture
+/// kernel runs in crashkernel=72–96M, where every MiB counts (at 64M the
+/// kernel itself runs out of memory). Left to itself, zstd at level 19 uses
+/// an 8 MiB window (or the whole input, if smaller); a 1 MiB window costs a
+/// few percent of ratio on an image of a few MiB.
+pub const ZSTD_WINDOW_LOG: u32 = 20;
+
+/// How the cpio archive is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    /// One standard zstd frame, as the kernel's RD_ZSTD unpacker and
+    /// `zstd -d` read.
+    Zstd {
+        level: i32,
+    },
+}
+
+impl Compression {
+    /// What images are built with unless told otherwise: building is rare
+    /// and unpacking happens at crash time, so level 19.
+    pub const DEFAULT: Compression = Compression::Zstd { level: 19 };
+}
+
+/// What goes into an image.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageSpec<'a> {
+    /// The static PID 1 binary; it becomes `/init`, mode 0755.
+    pub init: &'a Path,
+    /// The configuration, already validated; stored in its baked form.
+    pub config: &'a Config,
+    /// A `/lib/modules/<release>` tree; `None` includes no modules.
+    pub modules_dir: Option<&'a Path>,
+    pub compression: Compression,
+}
+
+/// A built image.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The image file's contents (compressed, unless asked not to be).
+    pub bytes: Vec<u8>,
+    /// The module names, in load order.
+    pub modules: Vec<String>,
+    /// The length of the uncompressed cpio archive.
+    pub cpio_size: u64,
+}
+
+#[derive(Debug, Error)]
+pub enum ImageError {
+    #[error("cannot read the init binary {path}")]
+    ReadInit { path: PathBuf, source: io::Error },
+    #[error("the config asks for modules ({}) but no module tree was given", .modules.join(", "))]
+    NoModuleTree { modules: Vec<String> },
+    #[error(transparent)]
+    Modules(#[from] ModuleError),
+    #[error("cannot lay out the image")]
+    Archive(#[from] ArchiveError),
+    #[error("cannot compress the image with zstd level {level}")]
+    Compress { level: i32, source: io::Error },
+}
+
+/// Directories that exist in every image: mount points for the kernel
+/// filesystems PID 1 mounts (/dev, /proc, /sys, /run, /tmp), for targets
+/// (/mnt), and the parents of what the builder stores (/etc, /lib).
+const DIRECTORIES: &[(&str, u32)] = &[
+    ("/dev", 0o755),
+    ("/proc", 0o555),
+    ("/sys", 0o555),
+    ("/run", 0o755),
+    ("/mnt", 0o755),
+    // Sticky and world-writable like every /tmp, for tools that check it.
+    ("/tmp", 0o1777),
+    ("/etc", 0o755),
+    ("/lib", 0o755),
+];
+
+/// Builds an image.
+pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
+    let init = fs::read(spec.init).map_err(|source| ImageError::ReadInit {
+        path: spec.init.to_owned(),
+        source,
+    })?;
+    let modules = match spec.modules_dir {
+        Some(dir) => {
+            let tree = ModuleTree::open(dir)?;
+            tree.resolve(&wanted_modules(spec.config, &tree))?
+        }
+        None if spec.config.modules.is_empty() => Vec::new(),
+        None => {
+            return Err(ImageError::NoModuleTree {
+                modules: spec.config.modules.clone(),
+            })
+        }
+    };
+
+    let mut archive = Archive::new();
+    for (path, mode) in DIRECTORIES {
+        archive.add_directory(path, *mode)?;
+    }
+    // The kernel opens /dev/console for PID 1's stdio before anything is
+    // mounted; without the node PID 1 starts with no output at all.
+    archive.add_char_device("/dev/console", 0o600, 5, 1)?;
+    archive.add_file("/init", 0o755, init)?;
+    archive.add_file(BAKED_PATH, 0o644, spec.config.encode().into_bytes())?;
+    let mut list = String::new();
+    let mut names = Vec::new();
+    for module in modules {
+        let path = format!("{MODULES_DIR}/{}.ko", module.name);
+        list.push_str(&path);
+        list.push('\n');
+        archive.add_file(&path, 0o644, module.contents)?;
+        names.push(module.name);
+    }
+    archive.add_file(MODULES_LIST_PATH, 0o644, list.into_bytes())?;
+
+    let cpio = archive.to_bytes();
+    let cpio_size = cpio.len() as u64;
+    let bytes = match spec.compression {
+        Compression::None => cpio,
+        Compression::Zstd { level } => {
+            compress(&cpio, level).map_err(|source| ImageError::Compress { level, source })?
+        }
+    };
+    Ok(Image {
+        bytes,
+        modules: names,
+        cpio_size,
+    })
+}
+
+/// The config's modules, then the modules of the disk targets' filesystem
+/// types that the tree has as files. A built-in or unknown type needs none:
+/// the mount will tell, and `fstype = auto` is found on the device at crash
+/// time, so its module must be listed in the config's modules.
+fn wanted_modules(config: &Config, tree: &ModuleTree) -> Vec<String> {
+    let mut wanted = config.modules.clone();
+    for target in &config.targets {
+        match &target.kind {
+            TargetKind::Disk(disk) => {
+                if let Some(fstype) = &disk.fstype {
+                    if tree.has_file(fstype) {
+                        wanted.push(fstype.clone());
+                    }
+                }
+            }
+        }
+    }
+    wanted
+}
+
+/// One zstd frame with the content size and a checksum, which the kernel's
+/// unpacker verifies.
+fn compress(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    let mut compressor = zstd::bulk::Compressor::new(level)?;
+    compressor.window_log(ZSTD_WINDOW_LOG)?;
+    compressor.include_checksum(true)?;
+    compressor.include_contentsize(true)?;
+    compressor.compress(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpio::{read_archive, Entry, Kind};
+    use crate::modules::test_elf;
+    use lifeboat_config::{DeviceSpec, DiskTarget, Target};
+    use std::process::Command;
+
+    fn config(modules: &[&str], fstype: Option<&str>) -> Config {
+        let mut config = Config::fallback();
+        config.modules = modules.iter().map(|m| m.to_string()).collect();
+        config.targets = vec![Target {
+            kind: TargetKind::Disk(DiskTarget {
+                device: DeviceSpec::Label("DUMPS".into()),
+                fstype: fstype.map(str::to_owned),
+                mount_options: String::new(),
+            }),
+            directory: "/var/crash".into(),
+        }];
+        config
+    }
+
+    /// A module tree: (path, depends).
+    fn tree(dir: &Path, modules: &[(&str, &str)]) {
+        for (path, depends) in modules {
+            let file = dir.join(path);
+            fs::create_dir_all(file.parent().unwrap()).unwrap();
+            let depends = format!("depends={depends}");
+            fs::write(file, test_elf::module(&[&depends], &[], &[])).unwrap();
+        }
+        fs::write(dir.join("modules.builtin"), "kernel/fs/ext4/ext4.ko\n").unwrap();
+    }
+
+    fn entry<'a>(entries: &'a [Entry], path: &str) -> &'a Entry {
+        entries
+            .iter()
+            .find(|e| e.path == path)
+            .unwrap_or_else(|| panic!("{path} not in the image"))
+    }
+
+    fn file(entries: &[Entry], path: &str) -> Vec<u8> {
+        match &entry(entries, path).kind {
+            Kind::File(data) => data.clone(),
+            other => panic!("{path} is {other:?}"),
+        }
+    }
+
+    #[test]
+    fn image_holds_init_config_modules_and_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let init = dir.path().join("init");
+        fs::write(&init, b"\x7fELF pretend").unwrap();
+        let modules_dir = dir.path().join("modules");
+        tree(
+            &modules_dir,
+            &[
+                ("kernel/lib/libcrc32c.ko", ""),
+                ("kernel/fs/xfs/xfs.ko", "libcrc32c"),
+                ("kernel/drivers/virtio/virtio_ring.ko", ""),
+                ("kernel/drivers/virtio/virtio.ko", "virtio_ring"),
+            ],
+        );
+        // xz-compressed in the tree, stored decompressed in the image.
+        let status = Command::new("xz")
+            .arg(modules_dir.join("kernel/fs/xfs/xfs.ko"))
+            .status()
+            .expect("xz (Debian package xz-utils)");
+        assert!(status.success());
+        let config = config(&["virtio"], Some("xfs"));
+        let image = build_image(&ImageSpec {
+            init: &init,
+            config: &config,
+            modules_dir: Some(&modules_dir),
+            compression: Compression::None,
+        })
+        .unwrap();
+        assert_eq!(image.modules, ["virtio_ring", "virtio", "libcrc32c", "xfs"]);
+        assert_eq!(image.cpio_size, image.bytes.len() as u64);
+        let entries = read_archive(&image.bytes).unwrap();
+        assert_eq!(file(&entries, "init"), b"\x7fELF pretend");
+        assert_eq!(entry(&entries, "init").mode, 0o755);
+        assert_eq!(
+            file(&entries, "etc/lifeboat/config"),
+            config.encode().as_bytes()
+        );
+        assert_eq!(entry(&entries, "etc/lifeboat/config").mode, 0o644);
+        assert_eq!(
+            String::from_utf8(file(&entries, "etc/lifeboat/modules")).unwrap(),
+            "/lib/modules/virtio_ring.ko\n/lib/modules/virtio.ko\n\
+             /lib/modules/libcrc32c.ko\n/lib/modules/xfs.ko\n"
+        );
+        let xfs = file(&entries, "lib/modules/xfs.ko");
+        assert_eq!(
+            crate::modules::modinfo(&xfs).unwrap(),
+            [("depends", "libcrc32c")]
+        );
+        let console = entry(&entries, "dev/console");
+        assert_eq!(console.kind, Kind::CharDevice { major: 5, minor: 1 });
+        assert_eq!(console.mode, 0o600);
+        for (path, _) in DIRECTORIES {
+            assert_eq!(entry(&entries, &path[1..]).kind, Kind::Directory);
+        }
+    }
+
+    #[test]
+    fn filesystem_modules_come_only_from_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let init = dir.path().join("init");
+        fs::write(&init, b"").unwrap();
+        tree(dir.path(), &[("kernel/fs/btrfs/btrfs.ko", "")]);
+        let cases: &[(Option<&str>, &[&str])] = &[
+            (Some("btrfs"), &["btrfs"]),
+            // Built in: no file.
+            (Some("ext4"), &[]),
+            // Not in this tree: the mount will report it.
+            (Some("nfs"), &[]),
+            (None, &[]),
+        ];
+        for (fstype, want) in cases {
+            let config = config(&[], *fstype);
+            let image = build_image(&ImageSpec {
+                init: &init,
+                config: &config,
+                modules_dir: Some(dir.path()),
+                compression: Compression::None,
+            })
+            .unwrap();
+            assert_eq!(image.modules, *want, "{fstype:?}");
+        }
+    }
+
+    #[test]
+    fn failures_name_what_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let init = dir.path().join("init");
+        fs::write(&init, b"").unwrap();
+        let missing = dir.path().join("no-init");
+        let with_module = config(&["virtio_blk"], None);
+        let plain = config(&[], None);
+        let cases: Vec<(&Path, &Config, Option<&Path>, String)> = vec![
+            (
+                &missing,
+                &plain,
+                None,
+                format!("cannot read the init binary {}", missing.display()),
+            ),
+            (
+                &init,
+                &with_module,
+                None,
+                "asks for modules (virtio_blk) but no module tree".into(),
+            ),
+            (
+                &init,
+                &with_module,
+                Some(dir.path()),
+                format!(
+                    "module `virtio_blk` is neither a file nor built in, in {}",
+                    dir.path().display()
+                ),
+            ),
+        ];
+        for (init, config, modules_dir, needle) in cases {
+            let error = build_image(&ImageSpec {
+                init,
+                config,
+                modules_dir,
+                compression: Compression::None,
+            })
+            .unwrap_err();
+            assert!(
+                error.to_string().contains(&needle),
+                "{error} does not contain {needle}"
+            );
+        }
+    }
+
+    #[test]
+    fn images_are_reproducible_and_zstd_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let init = dir.path().join("init");
+        // Incompressible data larger than the window, so the frame header
+        // must carry the window rather than the content size.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..3 << 20)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        fs::write(&init, &noise).unwrap();
+        let config = config(&[], None);
+        let build = || {
+            build_image(&ImageSpec {
+                init: &init,
+                config: &config,
+                modules_dir: None,
+                compression: Compression::Zstd { level: 3 },
+            })
+            .unwrap()
+        };
+        let first = build();
+        assert_eq!(first.bytes, build().bytes);
+        let compressed = dir.path().join("image.zst");
+        fs::write(&compressed, &first.bytes).unwrap();
+        // `--memory=1MiB` makes zstd refuse frames that need a larger
+        // window, as the capture kernel would run short of memory for.
+        let output = Command::new("zstd")
+            .args(["-d", "-c", "--memory=1MiB"])
+            .arg(&compressed)
+            .output()
+            .expect("zstd (Debian package zstd)");
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(output.stdout.len() as u64, first.cpio_size);
+        assert_eq!(file(&read_archive(&output.stdout).unwrap(), "init"), noise);
+        // The frame header says so too, and carries a checksum the kernel's
+        // unpacker verifies.
+        let listing = Command::new("zstd")
+            .args(["-lv"])
+            .arg(&compressed)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&listing.stdout);
+        assert!(
+            text.contains("Window Size: 1.000 MiB (1048576 B)"),
+            "{text}"
+        );
+        assert!(text.contains("Check: XXH64"), "{text}");
+    }
+}
