@@ -97,7 +97,10 @@ fn run(command: Command) -> Result<()> {
 fn read_config(path: &Path) -> Result<lifeboat_config::Config> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(lifeboat_config::user::parse(&path.display().to_string(), &text)?)
+    Ok(lifeboat_config::user::parse(
+        &path.display().to_string(),
+        &text,
+    )?)
 }
 
 fn image(

@@ -572,12 +572,24 @@ mod tests {
             ("", 1, "expected"),
             ("lifeboat-config 2\n", 1, "expected"),
             ("lifeboat-config 1\nlog_level=loud\n", 2, "log_level"),
-            ("lifeboat-config 1\ntarget.device=/dev/vda\n", 2, "before any"),
+            (
+                "lifeboat-config 1\ntarget.device=/dev/vda\n",
+                2,
+                "before any",
+            ),
             ("lifeboat-config 1\ntarget=tape\n", 2, "unknown target kind"),
             ("lifeboat-config 1\nlog_level=info\n", 2, "no target"),
             ("lifeboat-config 1\nnonsense\n", 2, "key=value"),
-            ("lifeboat-config 1\ncompression_level=0\n", 2, "compression_level"),
-            ("lifeboat-config 1\ntarget=disk\ntarget.directory=var\n", 3, "absolute"),
+            (
+                "lifeboat-config 1\ncompression_level=0\n",
+                2,
+                "compression_level",
+            ),
+            (
+                "lifeboat-config 1\ntarget=disk\ntarget.directory=var\n",
+                3,
+                "absolute",
+            ),
         ];
         for (text, line, needle) in cases {
             let error = Config::decode(text).expect_err(text);

@@ -209,7 +209,8 @@ fn validate_target(
                   field: &str,
                   check: fn(&str) -> Result<(), String>|
      -> Result<String, ConfigError> {
-        check(value.get_ref()).map_err(|message| at(value.span(), &format!("{key}.{field}"), message))?;
+        check(value.get_ref())
+            .map_err(|message| at(value.span(), &format!("{key}.{field}"), message))?;
         Ok(value.get_ref().clone())
     };
     let directory = match &target.directory {
@@ -324,18 +325,73 @@ directory = "/dumps"
     fn errors_name_line_column_and_key() {
         let target = "[[target]]\ntype = \"disk\"\ndevice = \"LABEL=X\"\n";
         let cases: Vec<(String, usize, &str, &str)> = vec![
-            ("log_level = \"loud\"\n".to_owned() + target, 1, "log_level", "not a log level"),
-            (format!("{target}fstype = \"ext 4\"\n"), 4, "target[0].fstype", "not a filesystem"),
-            (format!("{target}directory = \"crash\"\n"), 4, "target[0].directory", "absolute"),
-            ("[[target]]\ntype = \"disk\"\ndevice = \"sdb\"\n".to_owned(), 3, "target[0].device", "not a device"),
-            ("[[target]]\ntype = \"tape\"\n".to_owned(), 2, "target[0].type", "unknown target type"),
-            ("[[target]]\ntype = \"disk\"\n".to_owned(), 1, "target[0].device", "needs a device"),
-            (format!("compression_level = 42\n{target}"), 1, "compression_level", "out of range"),
-            (format!("modules = [\"a b\"]\n{target}"), 1, "modules[0]", "not a module name"),
-            (format!("colour = \"red\"\n{target}"), 1, "colour", "unknown field"),
-            (format!("\n[deadlines]\ntotal = 0\n{target}"), 3, "deadlines.total", "positive"),
+            (
+                "log_level = \"loud\"\n".to_owned() + target,
+                1,
+                "log_level",
+                "not a log level",
+            ),
+            (
+                format!("{target}fstype = \"ext 4\"\n"),
+                4,
+                "target[0].fstype",
+                "not a filesystem",
+            ),
+            (
+                format!("{target}directory = \"crash\"\n"),
+                4,
+                "target[0].directory",
+                "absolute",
+            ),
+            (
+                "[[target]]\ntype = \"disk\"\ndevice = \"sdb\"\n".to_owned(),
+                3,
+                "target[0].device",
+                "not a device",
+            ),
+            (
+                "[[target]]\ntype = \"tape\"\n".to_owned(),
+                2,
+                "target[0].type",
+                "unknown target type",
+            ),
+            (
+                "[[target]]\ntype = \"disk\"\n".to_owned(),
+                1,
+                "target[0].device",
+                "needs a device",
+            ),
+            (
+                format!("compression_level = 42\n{target}"),
+                1,
+                "compression_level",
+                "out of range",
+            ),
+            (
+                format!("modules = [\"a b\"]\n{target}"),
+                1,
+                "modules[0]",
+                "not a module name",
+            ),
+            (
+                format!("colour = \"red\"\n{target}"),
+                1,
+                "colour",
+                "unknown field",
+            ),
+            (
+                format!("\n[deadlines]\ntotal = 0\n{target}"),
+                3,
+                "deadlines.total",
+                "positive",
+            ),
             ("log_level = \n".to_owned(), 1, "", ""),
-            ("log_level = \"info\"\n".to_owned(), 1, "target", "no [[target]]"),
+            (
+                "log_level = \"info\"\n".to_owned(),
+                1,
+                "target",
+                "no [[target]]",
+            ),
         ];
         for (text, line, key, needle) in cases {
             let error = parse("x.toml", &text).expect_err(&text);

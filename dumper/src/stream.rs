@@ -177,10 +177,12 @@ pub fn compress_file<W: Write>(
             }
         };
         hasher.update(chunk);
-        encoder.write_all(chunk).map_err(|source| StreamError::Write {
-            written: encoder.get_ref().written,
-            source,
-        })?;
+        encoder
+            .write_all(chunk)
+            .map_err(|source| StreamError::Write {
+                written: encoder.get_ref().written,
+                source,
+            })?;
         drop(mapping);
         offset += len as u64;
         progress(&Progress {
@@ -189,10 +191,9 @@ pub fn compress_file<W: Write>(
             elapsed: start.elapsed(),
         });
     }
-    let counting = encoder.finish().map_err(|source| StreamError::Write {
-        written: 0,
-        source,
-    })?;
+    let counting = encoder
+        .finish()
+        .map_err(|source| StreamError::Write { written: 0, source })?;
     let summary = StreamSummary {
         input_bytes: size,
         output_bytes: counting.written,
@@ -227,7 +228,12 @@ mod tests {
 
     #[test]
     fn output_is_a_standard_zstd_frame_of_the_input() {
-        for (len, window) in [(0, 4096), (1, 4096), (4096 * 5 + 17, 8192), (3 << 20, 1 << 20)] {
+        for (len, window) in [
+            (0, 4096),
+            (1, 4096),
+            (4096 * 5 + 17, 8192),
+            (3 << 20, 1 << 20),
+        ] {
             let data = sample_input(len);
             let mut file = tempfile::tempfile().unwrap();
             file.write_all(&data).unwrap();

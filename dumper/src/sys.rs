@@ -82,7 +82,8 @@ pub(crate) fn sync_file_range(
                 | libc::SYNC_FILE_RANGE_WAIT_AFTER
         }
     };
-    let offset = i64::try_from(offset).map_err(|_| std::io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+    let offset =
+        i64::try_from(offset).map_err(|_| std::io::Error::from_raw_os_error(libc::EOVERFLOW))?;
     let len = i64::try_from(len).map_err(|_| std::io::Error::from_raw_os_error(libc::EOVERFLOW))?;
     // SAFETY: the call only reads its integer arguments; `file` keeps the
     // descriptor open for its duration.

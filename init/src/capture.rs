@@ -435,7 +435,11 @@ impl ProgressReporter {
 
     fn report(&mut self, progress: &Progress) {
         let done = progress.bytes_done == progress.bytes_total;
-        if !done && self.last.is_some_and(|last| last.elapsed() < Self::INTERVAL) {
+        if !done
+            && self
+                .last
+                .is_some_and(|last| last.elapsed() < Self::INTERVAL)
+        {
             return;
         }
         self.last = Some(Instant::now());
@@ -544,4 +548,219 @@ pub fn error_chain(error: &dyn Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::{Call, Recorder};
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    const UUID: &str = "5c1e0b8e-3f7a-4d2b-9a61-0c2d4e6f8a10";
+
+    /// A tree standing in for /proc, /sys and /dev: one block device `vdb`
+    /// whose "device node" is a real ext4 image with [`UUID`].
+    struct FakeMachine {
+        root: tempfile::TempDir,
+        vmcore: Vec<u8>,
+    }
+
+    impl FakeMachine {
+        fn new() -> FakeMachine {
+            let root = tempfile::tempdir().unwrap();
+            let class = root.path().join("sys/class/block/vdb");
+            fs::create_dir_all(&class).unwrap();
+            fs::write(class.join("dev"), "254:16\n").unwrap();
+            fs::write(class.join("size"), "65536\n").unwrap();
+            fs::create_dir_all(root.path().join("dev")).unwrap();
+            let image = root.path().join("dev/vdb");
+            File::create(&image).unwrap().set_len(32 << 20).unwrap();
+            let status = Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-U", UUID])
+                .arg(&image)
+                .status()
+                .expect("mkfs.ext4 (Debian package e2fsprogs) must be installed");
+            assert!(status.success());
+            // Not an ELF file: the capture must still dump it, and say the
+            // log could not be read.
+            let vmcore: Vec<u8> = (0..3_000_000u32).map(|i| (i % 7919) as u8).collect();
+            fs::write(root.path().join("vmcore"), &vmcore).unwrap();
+            fs::write(root.path().join("osrelease"), "6.1.0-test\n").unwrap();
+            fs::write(
+                root.path().join("status"),
+                "Name:\tinit\nVmHWM:\t    1234 kB\n",
+            )
+            .unwrap();
+            fs::create_dir_all(root.path().join("mnt")).unwrap();
+            FakeMachine { root, vmcore }
+        }
+
+        fn environment<'a>(&self, system: &'a dyn System) -> Environment<'a> {
+            let path = |p: &str| self.root.path().join(p);
+            Environment {
+                system,
+                vmcore: path("vmcore"),
+                sys_class_block: path("sys/class/block"),
+                dev: path("dev"),
+                mount_root: path("mnt"),
+                osrelease: path("osrelease"),
+                proc_self_status: path("status"),
+            }
+        }
+    }
+
+    fn config(device: &str, device_wait_secs: u32) -> Config {
+        let text = format!(
+            "[deadlines]\ndevice_wait = {device_wait_secs}\n\
+             [[target]]\ntype = \"disk\"\ndevice = \"{device}\"\n"
+        );
+        lifeboat_config::user::parse("test.toml", &text).unwrap()
+    }
+
+    fn run_with(machine: &FakeMachine, system: &Recorder, config: &Config) -> bool {
+        let modules = ModuleReport::default();
+        let capture = Capture {
+            config,
+            version: "test",
+            modules: &modules,
+            started: Instant::now(),
+        };
+        run(&machine.environment(system), &capture)
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_capture_writes_a_complete_private_dump_and_unmounts() {
+        let machine = FakeMachine::new();
+        let system = Recorder::default();
+        assert!(run_with(
+            &machine,
+            &system,
+            &config(&format!("UUID={UUID}"), 5)
+        ));
+
+        // The fake mount does nothing, so the files land in the mount point.
+        let mount_point = machine.root.path().join("mnt/target0");
+        let crash_dir = mount_point.join("var/crash");
+        let entries: Vec<PathBuf> = fs::read_dir(&crash_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let dir = &entries[0];
+        let stamp = dir.file_name().unwrap().to_str().unwrap();
+        assert_eq!(stamp.len(), 12, "YYYYmmddHHMM: {stamp}");
+        assert_eq!(mode(dir), 0o700);
+        assert_eq!(mode(&crash_dir), 0o700);
+
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                format!("dump.{stamp}.zst"),
+                "lifeboat.json".into(),
+                "lifeboat.log".into()
+            ]
+        );
+        for name in &names {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
+        let dump = fs::read(dir.join(format!("dump.{stamp}.zst"))).unwrap();
+        assert!(zstd::decode_all(&dump[..]).unwrap() == machine.vmcore);
+
+        let record: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("lifeboat.json")).unwrap()).unwrap();
+        assert_eq!(record["status"], "complete");
+        assert_eq!(record["vmcore_bytes"], machine.vmcore.len());
+        assert_eq!(record["dump_bytes"], dump.len());
+        assert_eq!(
+            record["xxh64"],
+            format!("{:016x}", xxhash_rust::xxh64::xxh64(&machine.vmcore, 0))
+        );
+        assert_eq!(record["capture_kernel_release"], "6.1.0-test");
+        assert_eq!(record["peak_memory_kib"], 1234);
+        assert_eq!(record["read_method"], "mmap");
+        assert!(
+            record["dmesg_error"].as_str().unwrap().contains("ELF"),
+            "{record}"
+        );
+        assert_eq!(record["dmesg_file"], serde_json::Value::Null);
+
+        let calls = system.calls.borrow();
+        let device = machine.root.path().join("dev/vdb").display().to_string();
+        assert_eq!(
+            *calls,
+            [
+                Call::Mount {
+                    source: device,
+                    target: mount_point.display().to_string(),
+                    fstype: "ext4".into()
+                },
+                Call::Sync,
+                Call::Unmount(mount_point.display().to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_device_fails_the_target_naming_what_was_seen() {
+        let machine = FakeMachine::new();
+        let system = Recorder::default();
+        let env = machine.environment(&system);
+        let error = wait_for_device(
+            &env,
+            &DeviceSpec::Label("NOPE".into()),
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("LABEL=NOPE"), "{text}");
+        assert!(text.contains(&format!("vdb (ext4 UUID={UUID}")), "{text}");
+        assert!(!run_with(&machine, &system, &config("LABEL=NOPE", 1)));
+        assert!(system.calls.borrow().is_empty(), "nothing mounted");
+    }
+
+    #[test]
+    fn a_failed_mount_moves_on_to_the_next_target() {
+        let machine = FakeMachine::new();
+        let first = machine
+            .root
+            .path()
+            .join("mnt/target0")
+            .display()
+            .to_string();
+        let system = Recorder {
+            failing_mounts: vec![(first, nix::Error::EIO)],
+            ..Recorder::default()
+        };
+        let text = format!(
+            "[[target]]\ntype = \"disk\"\ndevice = \"UUID={UUID}\"\n\
+             [[target]]\ntype = \"disk\"\ndevice = \"/dev/vdb\"\ndirectory = \"/spare\"\n"
+        );
+        let mut config = lifeboat_config::user::parse("test.toml", &text).unwrap();
+        // `/dev/vdb` means the fake tree's dev directory here.
+        let fake_dev = machine.root.path().join("dev/vdb").display().to_string();
+        let TargetKind::Disk(disk) = &mut config.targets[1].kind;
+        disk.device = DeviceSpec::Path(fake_dev);
+        assert!(run_with(&machine, &system, &config));
+        let spare = machine.root.path().join("mnt/target1/spare");
+        assert_eq!(fs::read_dir(spare).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn dumps_of_the_same_minute_get_distinct_directories() {
+        let base = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..3)
+            .map(|_| create_stamped_dir(base.path(), "202611271930").unwrap().1)
+            .collect();
+        assert_eq!(names, ["202611271930", "202611271930-1", "202611271930-2"]);
+    }
 }

@@ -125,8 +125,14 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let recorder = Recorder {
             failing_mounts: vec![
-                (root.path().join("dev").display().to_string(), nix::Error::EBUSY),
-                (root.path().join("run").display().to_string(), nix::Error::ENOMEM),
+                (
+                    root.path().join("dev").display().to_string(),
+                    nix::Error::EBUSY,
+                ),
+                (
+                    root.path().join("run").display().to_string(),
+                    nix::Error::ENOMEM,
+                ),
             ],
             ..Recorder::default()
         };

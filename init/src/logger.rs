@@ -86,7 +86,9 @@ pub fn memory_log() -> String {
 
 fn lock(sinks: &Mutex<Sinks>) -> std::sync::MutexGuard<'_, Sinks> {
     // A panic while logging must not silence the panic hook's own message.
-    sinks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    sinks
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn level_word(level: Level) -> &'static str {
@@ -109,7 +111,11 @@ impl Log for Logger {
             return;
         }
         let elapsed = self.start.elapsed();
-        let line = format!("lifeboat: {}{}\n", level_word(record.level()), record.args());
+        let line = format!(
+            "lifeboat: {}{}\n",
+            level_word(record.level()),
+            record.args()
+        );
         let mut sinks = lock(&self.sinks);
         if let Some(console) = sinks.console.as_mut() {
             let _ = console.write_all(line.as_bytes());

@@ -68,7 +68,10 @@ fn main() {
         log::error!("{error}");
     }
 
-    let config = load_config(Path::new(lifeboat_config::BAKED_PATH), Path::new("/proc/cmdline"));
+    let config = load_config(
+        Path::new(lifeboat_config::BAKED_PATH),
+        Path::new("/proc/cmdline"),
+    );
     logger::set_level(level_filter(config.log_level));
     let final_action = config.final_action;
     std::panic::set_hook(Box::new(move |info| {
@@ -108,7 +111,10 @@ fn load_config(baked: &Path, cmdline: &Path) -> Config {
             default_config()
         }),
         Err(error) => {
-            log::warn!("no config at {} ({error}); using the built-in default", baked.display());
+            log::warn!(
+                "no config at {} ({error}); using the built-in default",
+                baked.display()
+            );
             default_config()
         }
     };
@@ -181,14 +187,21 @@ mod tests {
     #[test]
     fn default_config_is_baked_and_decodes() {
         let config = Config::decode(DEFAULT_CONFIG).unwrap();
-        assert_eq!(config.targets[0].to_string(), "disk LABEL=LIFEBOAT:/var/crash");
+        assert_eq!(
+            config.targets[0].to_string(),
+            "disk LABEL=LIFEBOAT:/var/crash"
+        );
     }
 
     #[test]
     fn config_falls_back_to_the_default_and_applies_the_cmdline() {
         let dir = tempfile::tempdir().unwrap();
         let cmdline = dir.path().join("cmdline");
-        std::fs::write(&cmdline, "console=ttyS0 lifeboat.final_action=halt lifeboat.oops\n").unwrap();
+        std::fs::write(
+            &cmdline,
+            "console=ttyS0 lifeboat.final_action=halt lifeboat.oops\n",
+        )
+        .unwrap();
 
         let missing = load_config(&dir.path().join("missing"), &cmdline);
         assert_eq!(missing.final_action, FinalAction::Halt);
@@ -196,7 +209,10 @@ mod tests {
 
         let damaged = dir.path().join("damaged");
         std::fs::write(&damaged, "lifeboat-config 1\nlog_level=shout\n").unwrap();
-        assert_eq!(load_config(&damaged, &cmdline).targets, default_config().targets);
+        assert_eq!(
+            load_config(&damaged, &cmdline).targets,
+            default_config().targets
+        );
 
         let baked = dir.path().join("baked");
         let mut custom = Config::fallback();

@@ -107,8 +107,11 @@ struct JsonObject {
 
 impl JsonObject {
     fn key(&mut self, key: &str) {
-        self.text
-            .push_str(if self.text.is_empty() { "{\n  " } else { ",\n  " });
+        self.text.push_str(if self.text.is_empty() {
+            "{\n  "
+        } else {
+            ",\n  "
+        });
         push_json_string(&mut self.text, key);
         self.text.push_str(": ");
     }

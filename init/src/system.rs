@@ -91,12 +91,12 @@ impl System for Linux {
             path: path.to_owned(),
             error,
         })?;
-        nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty()).map_err(
-            |errno| SysError::LoadModule {
+        nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty()).map_err(|errno| {
+            SysError::LoadModule {
                 path: path.to_owned(),
                 errno,
-            },
-        )
+            }
+        })
     }
 
     fn sync(&self) {
@@ -120,7 +120,11 @@ impl System for Linux {
 #[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
-    Mount { source: String, target: String, fstype: String },
+    Mount {
+        source: String,
+        target: String,
+        fstype: String,
+    },
     Unmount(String),
     LoadModule(String),
     Sync,
