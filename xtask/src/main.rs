@@ -1,1 +1,52 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (an alias in
+//! `.cargo/config.toml`). This file only dispatches; each command lives in
+//! its own module with a `run` function.
+
+mod deps;
+mod dist;
+mod qemu_test;
+mod util;
+
+use anyhow::bail;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  dist                      build init and crashme (static musl) and the lifeboat CLI
+                            into target/dist
+  qemu-test [--list] [NAME...]
+                            crash a QEMU guest and check lifeboat's dump of it;
+                            no NAME runs every scenario
+  deps                      install the Debian packages the builds and tests need";
+
+fn main() {
+    // The error chain, once, without the backtrace anyhow's Debug output
+    // adds when RUST_BACKTRACE is set.
+    if let Err(error) = run() {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+    match command.as_deref() {
+        Some("dist") => {
+            util::no_arguments("dist", &rest)?;
+            dist::run()
+        }
+        Some("qemu-test") => qemu_test::run(&rest),
+        Some("deps") => {
+            util::no_arguments("deps", &rest)?;
+            deps::run()
+        }
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}

@@ -1,1 +1,175 @@
-fn main() {}
+//! `/init` of the production VM in `cargo xtask qemu-test`.
+//!
+//! It plays the machine that crashes: it plants pages of known content in
+//! memory and reports their physical frames, loads lifeboat's capture image
+//! as the crash kernel with `kexec_file_load`, then crashes the kernel through
+//! sysrq. Whatever goes wrong, it prints a `crashme: FAILED` line and powers
+//! off, so QEMU exits instead of hanging until the harness's deadline.
+
+#![deny(unsafe_code)]
+
+mod sys;
+
+use std::ffi::CString;
+use std::fmt::Display;
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::os::unix::fs::FileExt as _;
+
+use crashme::{Planted, ARMED, CRASHING, FAILED, PAGE_SIZE, PARAM_PLANT_MIB, PARAM_SEED};
+
+/// Planted memory when the command line does not say.
+const DEFAULT_PLANT_MIB: usize = 64;
+/// Pattern seed when the command line does not say ("lifeboat" in ASCII).
+const DEFAULT_SEED: u64 = 0x6c69_6665_626f_6174;
+
+/// The capture kernel and image, and its command line, as the harness puts
+/// them in crashme's initramfs.
+const CAPTURE_KERNEL: &str = "/vmlinuz";
+const CAPTURE_INITRD: &str = "/lifeboat.img";
+const CAPTURE_CMDLINE: &str = "/capture-cmdline";
+
+/// Bits of a `/proc/self/pagemap` entry (Documentation/admin-guide/mm/pagemap.rst).
+const PAGEMAP_PRESENT: u64 = 1 << 63;
+const PAGEMAP_PFN_MASK: u64 = (1 << 55) - 1;
+
+fn main() {
+    match run() {
+        Err(error) => say(&format!("{FAILED} {error}")),
+        Ok(()) => say(&format!("{FAILED} still running after the sysrq crash")),
+    }
+    sys::power_off()
+}
+
+/// Prints one console line and flushes it, since the next thing may be a
+/// crash or a power-off.
+fn say(line: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+/// Names the step that failed in front of the error.
+trait Step<T> {
+    fn step(self, what: &str) -> Result<T, String>;
+}
+
+impl<T, E: Display> Step<T> for Result<T, E> {
+    fn step(self, what: &str) -> Result<T, String> {
+        self.map_err(|error| format!("{what}: {error}"))
+    }
+}
+
+fn run() -> Result<(), String> {
+    for (source, target, fstype) in [
+        ("proc", "/proc", "proc"),
+        ("sysfs", "/sys", "sysfs"),
+        ("devtmpfs", "/dev", "devtmpfs"),
+    ] {
+        fs::create_dir_all(target).step(&format!("mkdir {target}"))?;
+        sys::mount(source, target, fstype).step(&format!("mount {fstype} on {target}"))?;
+    }
+
+    let cmdline = fs::read_to_string("/proc/cmdline").step("read /proc/cmdline")?;
+    let plant_mib = match crashme::cmdline_param(&cmdline, PARAM_PLANT_MIB) {
+        Some(value) => value
+            .parse::<usize>()
+            .step(&format!("parse {PARAM_PLANT_MIB}={value}"))?,
+        None => DEFAULT_PLANT_MIB,
+    };
+    let seed = match crashme::cmdline_param(&cmdline, PARAM_SEED) {
+        Some(value) => {
+            crashme::parse_u64(value).ok_or(format!("parse {PARAM_SEED}={value}: not a number"))?
+        }
+        None => DEFAULT_SEED,
+    };
+
+    let crash_size = read_trimmed("/sys/kernel/kexec_crash_size")?;
+    say(&format!(
+        "crashme: crashkernel reservation {crash_size} bytes"
+    ));
+    if crash_size == "0" {
+        return Err("no crashkernel reservation: is crashkernel= on the command line?".into());
+    }
+
+    // Compaction may migrate even mlocked pages to other frames; the report
+    // would then point at stale frames. Best effort: the PFNs are checked
+    // again right before the crash anyway.
+    if let Err(error) = fs::write("/proc/sys/vm/compact_unevictable_allowed", "0") {
+        say(&format!(
+            "crashme: cannot disable compaction of locked pages: {error}"
+        ));
+    }
+
+    let n_pages = plant_mib * 1024 * 1024 / PAGE_SIZE;
+    let memory = sys::map_anonymous(n_pages * PAGE_SIZE).step("mmap planted memory")?;
+    for (page_idx, page) in (0u64..).zip(memory.chunks_exact_mut(PAGE_SIZE)) {
+        crashme::fill_page(seed, page_idx, page);
+    }
+    sys::lock(memory).step("mlock planted memory")?;
+    let pfns = read_pfns(memory)?;
+    for line in Planted::from_pfns(seed, &pfns).to_lines() {
+        say(&line);
+    }
+
+    let capture_cmdline = read_trimmed(CAPTURE_CMDLINE)?;
+    let kernel = File::open(CAPTURE_KERNEL).step(&format!("open {CAPTURE_KERNEL}"))?;
+    let initrd = File::open(CAPTURE_INITRD).step(&format!("open {CAPTURE_INITRD}"))?;
+    let capture_cmdline_c = CString::new(capture_cmdline.as_str()).step("capture cmdline")?;
+    sys::kexec_file_load_on_crash(&kernel, &initrd, &capture_cmdline_c)
+        .step("kexec_file_load(KEXEC_FILE_ON_CRASH)")?;
+    let loaded = read_trimmed("/sys/kernel/kexec_crash_loaded")?;
+    if loaded != "1" {
+        return Err(format!(
+            "/sys/kernel/kexec_crash_loaded is {loaded} after kexec_file_load"
+        ));
+    }
+    say(&format!("{ARMED} cmdline=\"{capture_cmdline}\""));
+
+    // The pages must still be where the report says, with their content, at
+    // the moment of the crash.
+    if read_pfns(memory)? != pfns {
+        return Err("planted pages moved to other frames after the report".into());
+    }
+    let mut expected = vec![0u8; PAGE_SIZE];
+    for (page_idx, page) in (0u64..).zip(memory.chunks_exact(PAGE_SIZE)) {
+        crashme::fill_page(seed, page_idx, &mut expected);
+        if page != expected.as_slice() {
+            return Err(format!("planted page {page_idx} changed in memory"));
+        }
+    }
+
+    say(CRASHING);
+    fs::write("/proc/sysrq-trigger", "c").step("write c to /proc/sysrq-trigger")?;
+    Ok(())
+}
+
+fn read_trimmed(path: &str) -> Result<String, String> {
+    let text = fs::read_to_string(path).step(&format!("read {path}"))?;
+    Ok(text.trim().to_string())
+}
+
+/// The page frame number of every page of `memory`, from
+/// `/proc/self/pagemap` (which shows PFNs only to a privileged reader, as PID
+/// 1 is).
+fn read_pfns(memory: &[u8]) -> Result<Vec<u64>, String> {
+    let pagemap = File::open("/proc/self/pagemap").step("open /proc/self/pagemap")?;
+    let n_pages = memory.len() / PAGE_SIZE;
+    let first_vpn = memory.as_ptr() as usize / PAGE_SIZE;
+    let mut entries = vec![0u8; n_pages * 8];
+    pagemap
+        .read_exact_at(&mut entries, (first_vpn * 8) as u64)
+        .step("read /proc/self/pagemap")?;
+    let mut pfns = Vec::with_capacity(n_pages);
+    for (page_idx, entry) in entries.chunks_exact(8).enumerate() {
+        let entry = u64::from_le_bytes(entry.try_into().expect("chunks of 8 bytes"));
+        let pfn = entry & PAGEMAP_PFN_MASK;
+        if entry & PAGEMAP_PRESENT == 0 || pfn == 0 {
+            return Err(format!(
+                "pagemap entry {entry:#x} of planted page {page_idx}: not present, or PFN hidden"
+            ));
+        }
+        pfns.push(pfn);
+    }
+    Ok(pfns)
+}

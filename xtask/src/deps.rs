@@ -1,0 +1,99 @@
+//! The Debian packages the builds and tests need, installed with apt-get
+//! when missing: CI starts from a clean machine, and a missing tool should
+//! fail before a five-minute VM run, not in the middle of it.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt as _;
+use std::process::Command;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::util;
+
+pub struct Package {
+    pub name: &'static str,
+    /// What we use from it, for the message when it cannot be installed.
+    pub why: &'static str,
+}
+
+/// What `cargo xtask dist` needs beyond the Rust toolchain.
+pub const BUILD: &[Package] = &[Package {
+    name: "musl-tools",
+    why: "musl-gcc, which compiles zstd-sys's C for the musl target",
+}];
+
+/// What `cargo xtask qemu-test` needs beyond `BUILD`.
+pub const QEMU_TEST: &[Package] = &[
+    Package {
+        name: "qemu-system-x86",
+        why: "qemu-system-x86_64, the test VM (TCG)",
+    },
+    Package {
+        name: "e2fsprogs",
+        why: "mkfs.ext4 for the test disk and debugfs to read it back unmounted",
+    },
+    Package {
+        name: "zstd",
+        why: "zstd -d, to decompress the dump with a tool we did not write",
+    },
+    Package {
+        name: "xxhash",
+        why: "xxhsum -H64, to check the dump's recorded checksum",
+    },
+    Package {
+        name: "makedumpfile",
+        why: "makedumpfile --dump-dmesg, the reference reader of the printk ring",
+    },
+    Package {
+        name: "kmod",
+        why: "depmod, for the unpacked Debian kernel's modules.dep",
+    },
+];
+
+/// `cargo xtask deps`: installs everything.
+pub fn run() -> Result<()> {
+    ensure(&[BUILD, QEMU_TEST])
+}
+
+/// Installs the packages of `lists` that are not installed yet.
+pub fn ensure(lists: &[&[Package]]) -> Result<()> {
+    let mut missing = Vec::new();
+    for package in lists.iter().flat_map(|list| list.iter()) {
+        if !is_installed(package.name)? {
+            missing.push(package);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = missing.iter().map(|package| package.name).collect();
+    let why: Vec<String> = missing
+        .iter()
+        .map(|package| format!("  {}: {}", package.name, package.why))
+        .collect();
+    let why = why.join("\n");
+    let is_root = fs::metadata("/proc/self").map(|meta| meta.uid() == 0)?;
+    if !is_root {
+        bail!(
+            "missing Debian packages; install them with\n  sudo apt-get install {}\n{why}",
+            names.join(" ")
+        );
+    }
+    eprintln!("installing {}", names.join(" "));
+    util::run(Command::new("apt-get").args(["update", "-q"]))?;
+    util::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&names)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .with_context(|| format!("cannot install the packages we need:\n{why}"))
+}
+
+fn is_installed(name: &str) -> Result<bool> {
+    let output = Command::new("dpkg-query")
+        .args(["--show", "--showformat=${db:Status-Status}", name])
+        .output()
+        .context("cannot run dpkg-query: the tests need a Debian-like system")?;
+    Ok(output.status.success() && output.stdout == b"installed")
+}

@@ -1,0 +1,343 @@
+//! `cargo xtask qemu-test [--list] [NAME...]`: crash a QEMU guest for real
+//! and check the dump lifeboat saved of it.
+//!
+//! For each scenario (see `scenarios.rs`): build the capture image with the
+//! `lifeboat` CLI exactly as a user would; boot Debian's cloud kernel with
+//! `crashme` as /init, which plants known pages, arms the capture kernel with
+//! kexec_file_load and crashes through sysrq; watch the serial console for
+//! each stage under a deadline; then read the dump off the disk image and
+//! check it with stock tools. Everything a run made stays in
+//! `target/qemu-test/<scenario>/`.
+
+mod checks;
+mod kernel;
+mod scenarios;
+mod vm;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use crashme::Planted;
+use initramfs::cpio::Archive;
+
+use self::kernel::Kernel;
+use self::scenarios::{Scenario, SCENARIOS};
+use self::vm::{Marker, Outcome, VmRun};
+use crate::deps;
+use crate::dist::{self, Dist};
+use crate::util::{self, target_dir};
+
+/// Size of the test disk; sparse, so it costs only what is written.
+const DISK_BYTES: u64 = 512 << 20;
+/// Label of the test disk. The configs name the disk by UUID; a label other
+/// than lifeboat's default (`LIFEBOAT`) makes sure the UUID is what found it.
+const DISK_LABEL: &str = "crashtest";
+/// kexec_file_load puts `elfcorehdr=` first on the capture kernel's command
+/// line, which the kernel echoes early; no other boot has it.
+const CAPTURE_BOOT: &str = "Kernel command line: elfcorehdr=";
+
+pub fn run(args: &[String]) -> Result<()> {
+    let mut list = false;
+    let mut names = Vec::new();
+    for arg in args {
+        match arg.as_str() {
+            "--list" => list = true,
+            flag if flag.starts_with('-') => bail!("unknown flag `{flag}`"),
+            name => names.push(name),
+        }
+    }
+    if list {
+        for scenario in SCENARIOS {
+            let mut line = format!(
+                "{:16} {} MiB guest, crashkernel={}, {} MiB planted",
+                scenario.name, scenario.memory_mib, scenario.crashkernel, scenario.plant_mib
+            );
+            if !scenario.image_args.is_empty() {
+                line += &format!(", lifeboat image {}", scenario.image_args.join(" "));
+            }
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    let selected = select(&names)?;
+
+    deps::ensure(&[deps::BUILD, deps::QEMU_TEST])?;
+    let kernel = kernel::fetch()?;
+    println!("kernel: {} ({})", kernel.package, kernel.vmlinuz.display());
+    let dist = dist::build()?;
+
+    let mut results = Vec::new();
+    for scenario in selected {
+        println!("\n=== {}", scenario.name);
+        let start = Instant::now();
+        let passed = run_scenario(scenario, &dist, &kernel);
+        results.push((scenario.name, passed, start.elapsed()));
+    }
+
+    println!("\n=== summary");
+    for (name, passed, elapsed) in &results {
+        let verdict = if *passed { "pass" } else { "FAIL" };
+        println!("{name:16} {verdict}  {:.1} s", elapsed.as_secs_f64());
+    }
+    let n_failed = results.iter().filter(|(_, passed, _)| !passed).count();
+    if n_failed > 0 {
+        bail!("{n_failed} of {} scenarios failed", results.len());
+    }
+    Ok(())
+}
+
+fn select(names: &[&str]) -> Result<Vec<&'static Scenario>> {
+    if names.is_empty() {
+        return Ok(SCENARIOS.iter().collect());
+    }
+    names
+        .iter()
+        .map(|name| {
+            SCENARIOS
+                .iter()
+                .find(|scenario| scenario.name == *name)
+                .with_context(|| {
+                    let known: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+                    format!("no scenario `{name}`; known: {}", known.join(", "))
+                })
+        })
+        .collect()
+}
+
+/// Runs one scenario and prints its report; returns whether it passed.
+fn run_scenario(scenario: &Scenario, dist: &Dist, kernel: &Kernel) -> bool {
+    let dir = target_dir().join("qemu-test").join(scenario.name);
+    let vm_run = match prepare_and_boot(scenario, dist, kernel, &dir) {
+        Ok(vm_run) => vm_run,
+        Err(error) => {
+            print_serial_log(&dir);
+            println!("FAILED {}: {error:#}", scenario.name);
+            return false;
+        }
+    };
+
+    let markers = markers();
+    print_timeline(&markers, &vm_run);
+    let mut failures = Vec::new();
+    match vm_run.outcome {
+        Outcome::TimedOut => failures.push(format!(
+            "QEMU was still running after the {} s deadline and was killed",
+            scenario.deadline_secs
+        )),
+        Outcome::Exited(status) if !status.success() => {
+            failures.push(format!("QEMU failed: {status}"))
+        }
+        Outcome::Exited(_) => {}
+    }
+    if let Some(missing) = markers.get(vm_run.seen.len()) {
+        let after = match vm_run.seen.len() {
+            0 => "QEMU started".to_string(),
+            n => format!("`{}`", markers[n - 1].text),
+        };
+        failures.push(format!(
+            "console: {} (`{}`) never appeared after {after}",
+            missing.name, missing.text
+        ));
+    }
+
+    failures.extend(bad_signs(&vm_run.serial));
+
+    match Planted::parse(&vm_run.serial) {
+        Ok(planted) => {
+            let pages: String = planted.to_lines().join("\n") + "\n";
+            if let Err(error) = fs::write(dir.join("pages.txt"), pages) {
+                failures.push(format!("cannot write pages.txt: {error}"));
+            }
+            let inputs = checks::Inputs {
+                dir: &dir,
+                disk: &dir.join("disk.img"),
+                planted: &planted,
+                expect_status: scenario.expect_status,
+            };
+            for failure in checks::run(&inputs) {
+                failures.push(format!("{}: {}", failure.check, failure.detail));
+            }
+        }
+        Err(error) => failures.push(format!("planted-page report: {error}")),
+    }
+
+    if failures.is_empty() {
+        println!("{}: all checks passed ({})", scenario.name, dir.display());
+        return true;
+    }
+    print_serial_log(&dir);
+    println!("FAILED {} ({}):", scenario.name, dir.display());
+    for failure in failures {
+        println!("- {failure}");
+    }
+    false
+}
+
+/// What the console must show, in this order: crashme's report and arming
+/// on the production kernel, the crash, then the capture kernel booting our
+/// image, lifeboat logging, and PID 1 rebooting (which ends QEMU).
+fn markers() -> Vec<Marker> {
+    let marker = |name, text| Marker { name, text };
+    vec![
+        marker("crashme planted its pages", crashme::PLANTED_END),
+        marker("crashme armed the capture kernel", crashme::ARMED),
+        marker("the production kernel crashes", "sysrq: Trigger a crash"),
+        marker("the capture kernel boots", CAPTURE_BOOT),
+        marker("the capture kernel runs /init", "Run /init as init process"),
+        marker("lifeboat logs", "lifeboat: "),
+        // Printed by the kernel when PID 1 calls reboot(2), not on a panic.
+        marker("PID 1 reboots", "reboot: Restarting system"),
+    ]
+}
+
+/// Console lines that explain a failure better than a missing marker does:
+/// crashme's own failure, and a panic or an OOM of the capture kernel (the
+/// production kernel's panic is the point of the test).
+fn bad_signs(serial: &str) -> Vec<String> {
+    let mut found: Vec<String> = serial
+        .lines()
+        .filter(|line| line.contains(crashme::FAILED))
+        .map(|line| format!("console: {}", line.trim_end()))
+        .collect();
+    if let Some(capture_start) = serial.find(CAPTURE_BOOT) {
+        found.extend(
+            serial[capture_start..]
+                .lines()
+                .filter(|line| {
+                    ["Kernel panic", "Out of memory", "deadlocked on memory"]
+                        .iter()
+                        .any(|sign| line.contains(sign))
+                })
+                .map(|line| format!("capture kernel: {}", line.trim_end())),
+        );
+    }
+    found
+}
+
+fn print_timeline(markers: &[Marker], vm_run: &VmRun) {
+    println!("timeline (seconds since QEMU started):");
+    for (marker, at) in markers.iter().zip(&vm_run.seen) {
+        println!("  {:7.1}  {}", at.as_secs_f64(), marker.name);
+    }
+    println!("  {:7.1}  QEMU exited", vm_run.elapsed.as_secs_f64());
+}
+
+fn print_serial_log(dir: &Path) {
+    let log = dir.join("serial.log");
+    match fs::read(&log) {
+        Ok(bytes) => {
+            println!("----- {} -----", log.display());
+            println!("{}", String::from_utf8_lossy(&bytes));
+            println!("----- end of serial log -----");
+        }
+        Err(error) => println!("(no serial log: {}: {error})", log.display()),
+    }
+}
+
+/// Builds the disk and both initramfs images, then boots the VM.
+fn prepare_and_boot(
+    scenario: &Scenario,
+    dist: &Dist,
+    kernel: &Kernel,
+    dir: &Path,
+) -> Result<VmRun> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    fs::create_dir_all(dir)?;
+
+    let disk = dir.join("disk.img");
+    make_disk(&disk, scenario.disk_uuid)?;
+
+    let config = dir.join("lifeboat.toml");
+    fs::write(&config, scenario.config_toml())?;
+    let capture_image = dir.join("lifeboat.img");
+    util::run(
+        Command::new(&dist.lifeboat)
+            .arg("image")
+            .arg("--config")
+            .arg(&config)
+            .arg("--kernel-modules")
+            .arg(&kernel.modules)
+            .args(scenario.image_args)
+            .arg("-o")
+            .arg(&capture_image),
+    )?;
+
+    let production_image = dir.join("production.cpio");
+    write_production_image(
+        &production_image,
+        dist,
+        kernel,
+        &capture_image,
+        &scenario.capture_cmdline(),
+    )?;
+
+    let cmdline = format!(
+        "console=ttyS0 crashkernel={} panic=-1 {}={} {}={:#x}",
+        scenario.crashkernel,
+        crashme::PARAM_PLANT_MIB,
+        scenario.plant_mib,
+        crashme::PARAM_SEED,
+        scenario.seed()
+    );
+    let mut qemu = Command::new("qemu-system-x86_64");
+    // TCG only: KVM guests hang on these machines (FACTS.md).
+    qemu.args(["-machine", "q35", "-cpu", "max", "-smp", "1"])
+        .args(["-m", &scenario.memory_mib.to_string()])
+        .args(["-nographic", "-monitor", "none", "-serial", "stdio"])
+        .args(["-nic", "none", "-no-reboot"])
+        .arg("-kernel")
+        .arg(&kernel.vmlinuz)
+        .arg("-initrd")
+        .arg(&production_image)
+        .args(["-append", &cmdline])
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", disk.display()));
+    fs::write(dir.join("qemu-command.txt"), util::display(&qemu) + "\n")?;
+    println!("booting: {}", util::display(&qemu));
+    vm::run(
+        qemu,
+        &dir.join("serial.log"),
+        &markers(),
+        Duration::from_secs(scenario.deadline_secs),
+    )
+}
+
+fn make_disk(disk: &Path, uuid: &str) -> Result<()> {
+    let file = fs::File::create(disk)?;
+    file.set_len(DISK_BYTES)?;
+    drop(file);
+    util::run(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-U", uuid, "-L", DISK_LABEL])
+            .arg(disk),
+    )
+}
+
+/// crashme's initramfs: crashme as /init, and what it loads as the capture
+/// kernel.
+fn write_production_image(
+    out: &Path,
+    dist: &Dist,
+    kernel: &Kernel,
+    capture_image: &Path,
+    capture_cmdline: &str,
+) -> Result<()> {
+    let read =
+        |path: &Path| fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+    let mut archive = Archive::new();
+    archive.add_char_device("/dev/console", 0o600, 5, 1)?;
+    archive.add_file("/init", 0o755, read(&dist.crashme)?)?;
+    archive.add_file("/vmlinuz", 0o644, read(&kernel.vmlinuz)?)?;
+    archive.add_file("/lifeboat.img", 0o644, read(capture_image)?)?;
+    archive.add_file(
+        "/capture-cmdline",
+        0o644,
+        format!("{capture_cmdline}\n").into_bytes(),
+    )?;
+    fs::write(out, archive.to_bytes()).with_context(|| format!("cannot write {}", out.display()))
+}

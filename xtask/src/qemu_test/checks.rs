@@ -1,0 +1,642 @@
+//! The checks of a finished capture, made with tools we did not write:
+//! debugfs reads the disk without mounting it, zstd decompresses, xxhsum
+//! hashes, makedumpfile reads the printk ring. Our own code only compares.
+
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context as _, Result};
+use crashme::{Planted, PAGE_SIZE};
+use object::elf;
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::{Endianness, ReadCache};
+
+use crate::util;
+
+/// Where lifeboat's config puts dumps on the target filesystem.
+const CRASH_DIR: &str = "/var/crash";
+/// What must be in the kernel log of a sysrq crash.
+const SYSRQ_LINE: &str = "sysrq: Trigger a crash";
+/// How many differences of one kind a report lists before it only counts.
+const MAX_LISTED: usize = 10;
+
+/// A check that did not pass.
+pub struct Failure {
+    pub check: &'static str,
+    pub detail: String,
+}
+
+/// What the checks need to know about the run.
+pub struct Inputs<'a> {
+    pub dir: &'a Path,
+    pub disk: &'a Path,
+    pub planted: &'a Planted,
+    pub expect_status: &'a str,
+}
+
+/// Runs every check that can run and prints each one that passes; a check
+/// whose input is missing because an earlier one failed is skipped, the
+/// others still run, so one VM run reports as much as it can.
+pub fn run(inputs: &Inputs) -> Vec<Failure> {
+    let mut report = Report::default();
+    let dump = match extract(inputs.dir, inputs.disk) {
+        Ok(dump) => dump,
+        Err(error) => {
+            report.fail("dump directory", error);
+            return report.failures;
+        }
+    };
+    report.ok(
+        "dump directory",
+        format!("{CRASH_DIR}/{}: {}", dump.stamp, dump.files.join(" ")),
+    );
+    match check_modes(inputs.disk, &dump) {
+        Ok(()) => report.ok("file modes", "directory 0700, files 0600".into()),
+        Err(error) => report.fail("file modes", error),
+    }
+    let xxh64 = match check_json(&dump, inputs.expect_status) {
+        Ok(xxh64) => {
+            report.ok(
+                "lifeboat.json",
+                format!("status {}, xxh64 {xxh64}", inputs.expect_status),
+            );
+            Some(xxh64)
+        }
+        Err(error) => {
+            report.fail("lifeboat.json", error);
+            None
+        }
+    };
+    let vmcore = inputs.dir.join("vmcore");
+    match decompress(&dump.dump, &vmcore) {
+        Ok(size) => report.ok("zstd -d", format!("{size} bytes")),
+        Err(error) => {
+            report.fail("zstd -d", error);
+            return report.failures;
+        }
+    }
+    if let Some(xxh64) = xxh64 {
+        match check_xxh64(&vmcore, &xxh64) {
+            Ok(()) => report.ok("xxh64", "xxhsum -H64 agrees".into()),
+            Err(error) => report.fail("xxh64", error),
+        }
+    }
+    match check_elf(&vmcore) {
+        Ok(loads) => {
+            report.ok(
+                "ELF core",
+                format!("ET_CORE, VMCOREINFO, {} PT_LOADs", loads.len()),
+            );
+            match check_planted(&vmcore, &loads, inputs.planted) {
+                Ok(()) => report.ok(
+                    "planted pages",
+                    format!("{} pages intact", inputs.planted.n_pages),
+                ),
+                Err(error) => report.fail("planted pages", error),
+            }
+        }
+        Err(error) => report.fail("ELF core", error),
+    }
+    match check_dmesg(inputs.dir, &vmcore, &dump.dmesg) {
+        Ok(n_records) => report.ok(
+            "dmesg",
+            format!("{n_records} records, identical to makedumpfile --dump-dmesg"),
+        ),
+        Err(error) => report.fail("dmesg", error),
+    }
+    report.failures
+}
+
+#[derive(Default)]
+struct Report {
+    failures: Vec<Failure>,
+}
+
+impl Report {
+    fn ok(&mut self, check: &'static str, detail: String) {
+        println!("  ok  {check}: {detail}");
+    }
+
+    fn fail(&mut self, check: &'static str, error: anyhow::Error) {
+        println!("  FAIL  {check}");
+        self.failures.push(Failure {
+            check,
+            detail: format!("{error:#}"),
+        });
+    }
+}
+
+/// The files of the one dump directory, copied off the disk.
+struct Dump {
+    /// `<YYYYmmddHHMM>`, the directory's name and the files' suffix.
+    stamp: String,
+    dmesg: PathBuf,
+    dump: PathBuf,
+    json: PathBuf,
+    files: Vec<String>,
+}
+
+fn extract(dir: &Path, disk: &Path) -> Result<Dump> {
+    let out = dir.join("extracted");
+    if out.exists() {
+        fs::remove_dir_all(&out)?;
+    }
+    fs::create_dir_all(&out)?;
+    debugfs(disk, &format!("rdump {CRASH_DIR} {}", out.display()))?;
+    let crash = out.join("crash");
+    if !crash.is_dir() {
+        bail!("{CRASH_DIR} is not on the disk");
+    }
+
+    let mut incomplete = Vec::new();
+    find_incomplete(&crash, &mut incomplete)?;
+    if !incomplete.is_empty() {
+        bail!("left behind: {incomplete:?}");
+    }
+    let entries = list(&crash)?;
+    let [stamp] = entries.as_slice() else {
+        bail!("expected one dump directory in {CRASH_DIR}, found {entries:?}");
+    };
+    if stamp.len() != 12 || !stamp.bytes().all(|byte| byte.is_ascii_digit()) {
+        bail!("dump directory {CRASH_DIR}/{stamp} is not named YYYYmmddHHMM");
+    }
+    let dump_dir = crash.join(stamp);
+    let files = list(&dump_dir)?;
+    let dump = Dump {
+        stamp: stamp.clone(),
+        dmesg: dump_dir.join(format!("dmesg.{stamp}")),
+        dump: dump_dir.join(format!("dump.{stamp}.zst")),
+        json: dump_dir.join("lifeboat.json"),
+        files,
+    };
+    let log = dump_dir.join("lifeboat.log");
+    for path in [&dump.dmesg, &dump.dump, &dump.json, &log] {
+        if !path.is_file() {
+            bail!(
+                "{CRASH_DIR}/{stamp} has no {}; it has {:?}",
+                path.file_name().unwrap_or_default().to_string_lossy(),
+                dump.files
+            );
+        }
+    }
+    Ok(dump)
+}
+
+fn find_incomplete(dir: &Path, found: &mut Vec<String>) -> Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if path.to_string_lossy().ends_with(".incomplete") {
+            found.push(path.display().to_string());
+        }
+        if entry.file_type()?.is_dir() {
+            find_incomplete(&path, found)?;
+        }
+    }
+    Ok(())
+}
+
+fn list(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        names.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Runs one debugfs request on the (unmounted) disk image. debugfs exits
+/// with 0 even when a request fails, so callers check what it produced.
+fn debugfs(disk: &Path, request: &str) -> Result<String> {
+    util::output(
+        Command::new("debugfs")
+            .env("DEBUGFS_PAGER", "__none__")
+            .arg("-R")
+            .arg(request)
+            .arg(disk),
+    )
+}
+
+/// A crash dump holds everything that was in memory, secrets included: only
+/// root may read it.
+fn check_modes(disk: &Path, dump: &Dump) -> Result<()> {
+    let dump_dir = format!("{CRASH_DIR}/{}", dump.stamp);
+    let mut wrong = Vec::new();
+    let mut expect = |path: String, mode: u32| -> Result<()> {
+        let actual = inode_mode(disk, &path)?;
+        if actual != mode {
+            wrong.push(format!("{path} is {actual:04o}, expected {mode:04o}"));
+        }
+        Ok(())
+    };
+    expect(dump_dir.clone(), 0o700)?;
+    for name in &dump.files {
+        expect(format!("{dump_dir}/{name}"), 0o600)?;
+    }
+    if !wrong.is_empty() {
+        bail!("{}", wrong.join("; "));
+    }
+    Ok(())
+}
+
+/// The permission bits from debugfs `stat` ("Mode:  0600").
+fn inode_mode(disk: &Path, path: &str) -> Result<u32> {
+    let stat = debugfs(disk, &format!("stat {path}"))?;
+    let mode = stat
+        .split("Mode:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .with_context(|| format!("debugfs stat {path} shows no mode: {stat}"))?;
+    u32::from_str_radix(mode, 8).with_context(|| format!("bad mode `{mode}` of {path}"))
+}
+
+/// Checks the status and returns the recorded xxh64 of the vmcore.
+fn check_json(dump: &Dump, expect_status: &str) -> Result<String> {
+    let text = fs::read_to_string(&dump.json)?;
+    let status = json_string(&text, "status").context("no \"status\" string")?;
+    if status != expect_status {
+        bail!("status is {status:?}, expected {expect_status:?}: {text}");
+    }
+    let xxh64 = json_string(&text, "xxh64").context("no \"xxh64\" string")?;
+    if xxh64.len() != 16 || !xxh64.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        bail!("xxh64 {xxh64:?} is not 16 hex digits");
+    }
+    Ok(xxh64)
+}
+
+/// The value of the first `"key": "value"` in a JSON text. Enough for the
+/// flat, escape-free strings lifeboat.json holds; not a JSON parser.
+fn json_string(text: &str, key: &str) -> Option<String> {
+    let quoted = format!("\"{key}\"");
+    let mut rest = text;
+    while let Some(position) = rest.find(&quoted) {
+        rest = &rest[position + quoted.len()..];
+        let Some(after_colon) = rest.trim_start().strip_prefix(':') else {
+            continue;
+        };
+        let value = after_colon.trim_start().strip_prefix('"')?;
+        return value.find('"').map(|end| value[..end].to_string());
+    }
+    None
+}
+
+/// Returns the decompressed size.
+fn decompress(dump: &Path, vmcore: &Path) -> Result<u64> {
+    util::output(
+        Command::new("zstd")
+            .args(["-d", "-q", "-f"])
+            .arg(dump)
+            .arg("-o")
+            .arg(vmcore),
+    )?;
+    Ok(fs::metadata(vmcore)?.len())
+}
+
+fn check_xxh64(vmcore: &Path, recorded: &str) -> Result<()> {
+    let output = util::output(Command::new("xxhsum").arg("-H64").arg(vmcore))?;
+    let actual = output.split_whitespace().next().unwrap_or_default();
+    if !actual.eq_ignore_ascii_case(recorded) {
+        bail!("lifeboat.json says {recorded}, xxhsum -H64 of the decompressed dump says {actual}");
+    }
+    Ok(())
+}
+
+/// A PT_LOAD: physical memory at `paddr` is in the file at `offset`.
+struct Load {
+    paddr: u64,
+    offset: u64,
+    filesz: u64,
+}
+
+/// The dump must be what /proc/vmcore is: an ELF core with a VMCOREINFO note
+/// and the memory in PT_LOADs.
+fn check_elf(vmcore: &Path) -> Result<Vec<Load>> {
+    let file = File::open(vmcore)?;
+    let data = ReadCache::new(file);
+    let header = elf::FileHeader64::<Endianness>::parse(&data)?;
+    let endian = header.endian()?;
+    if header.e_type(endian) != elf::ET_CORE {
+        bail!("e_type is {}, not ET_CORE", header.e_type(endian));
+    }
+    let mut loads = Vec::new();
+    let mut vmcoreinfo = None;
+    for segment in header.program_headers(endian, &data)? {
+        match segment.p_type(endian) {
+            elf::PT_LOAD => loads.push(Load {
+                paddr: segment.p_paddr(endian),
+                offset: segment.p_offset(endian),
+                filesz: segment.p_filesz(endian),
+            }),
+            elf::PT_NOTE => {
+                let mut notes = segment.notes(endian, &data)?.context("PT_NOTE")?;
+                while let Some(note) = notes.next()? {
+                    if note.name() == b"VMCOREINFO" {
+                        vmcoreinfo = Some(String::from_utf8_lossy(note.desc()).into_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let vmcoreinfo = vmcoreinfo.context("no VMCOREINFO note in the PT_NOTEs")?;
+    if !vmcoreinfo.contains("OSRELEASE=") {
+        bail!("the VMCOREINFO note has no OSRELEASE: {vmcoreinfo:?}");
+    }
+    if loads.is_empty() {
+        bail!("no PT_LOAD");
+    }
+    Ok(loads)
+}
+
+/// Every page crashme planted must be in the dump, at its physical address,
+/// with its pattern.
+fn check_planted(vmcore: &Path, loads: &[Load], planted: &Planted) -> Result<()> {
+    let file = File::open(vmcore)?;
+    let mut expected = vec![0u8; PAGE_SIZE];
+    let mut actual = vec![0u8; PAGE_SIZE];
+    let mut problems = Vec::new();
+    let mut n_bad = 0u64;
+    for run in &planted.runs {
+        for page in 0..run.n_pages {
+            let page_idx = run.page_idx + page;
+            let pfn = run.pfn + page;
+            let paddr = pfn * PAGE_SIZE as u64;
+            let Some(load) = loads.iter().find(|load| {
+                paddr >= load.paddr && paddr + PAGE_SIZE as u64 <= load.paddr + load.filesz
+            }) else {
+                n_bad += 1;
+                if problems.len() < MAX_LISTED {
+                    problems.push(format!("page {page_idx} (pfn {pfn:#x}): in no PT_LOAD"));
+                }
+                continue;
+            };
+            file.read_exact_at(&mut actual, load.offset + (paddr - load.paddr))?;
+            crashme::fill_page(planted.seed, page_idx, &mut expected);
+            if actual != expected {
+                n_bad += 1;
+                if problems.len() < MAX_LISTED {
+                    let first = actual
+                        .iter()
+                        .zip(&expected)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or_default();
+                    let zero = if actual.iter().all(|&byte| byte == 0) {
+                        ", the page is all zero"
+                    } else {
+                        ""
+                    };
+                    problems.push(format!(
+                        "page {page_idx} (pfn {pfn:#x}): differs from byte {first}{zero}"
+                    ));
+                }
+            }
+        }
+    }
+    if n_bad > 0 {
+        bail!(
+            "{n_bad} of {} planted pages are wrong: {}",
+            planted.n_pages,
+            problems.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// makedumpfile must read the kernel log from our dump, it must show the
+/// crash, and lifeboat's own `dmesg.<stamp>` must say exactly the same.
+/// Returns the number of records.
+fn check_dmesg(dir: &Path, vmcore: &Path, ours: &Path) -> Result<usize> {
+    let reference = dir.join("makedumpfile-dmesg.txt");
+    if reference.exists() {
+        fs::remove_file(&reference)?;
+    }
+    util::output(
+        Command::new("makedumpfile")
+            .arg("--dump-dmesg")
+            .arg(vmcore)
+            .arg(&reference),
+    )?;
+    let reference = String::from_utf8_lossy(&fs::read(&reference)?).into_owned();
+    if !reference.contains(SYSRQ_LINE) {
+        bail!("makedumpfile's log of the dump has no `{SYSRQ_LINE}`");
+    }
+    let ours = String::from_utf8_lossy(&fs::read(ours)?).into_owned();
+    compare_records(&ours, &reference)
+}
+
+/// A record line starts with the `[seconds.micros]` stamp; other lines of
+/// lifeboat's file (a header, say) are not compared.
+fn records(text: &str) -> Vec<&str> {
+    text.lines().filter(|line| line.starts_with('[')).collect()
+}
+
+/// Returns the number of records when they are the same.
+fn compare_records(ours: &str, reference: &str) -> Result<usize> {
+    let ours = records(ours);
+    let reference = records(reference);
+    let mut differences = Vec::new();
+    let mut n_different = 0;
+    for (record_idx, (a, b)) in ours.iter().zip(&reference).enumerate() {
+        if a != b {
+            n_different += 1;
+            if differences.len() < MAX_LISTED {
+                differences.push(format!(
+                    "record {record_idx}:\n  lifeboat:     {a:?}\n  makedumpfile: {b:?}"
+                ));
+            }
+        }
+    }
+    if n_different == 0 && ours.len() == reference.len() {
+        return Ok(ours.len());
+    }
+    let mut report = format!(
+        "lifeboat has {} records, makedumpfile {}; {n_different} of the first {} differ",
+        ours.len(),
+        reference.len(),
+        ours.len().min(reference.len())
+    );
+    for difference in differences {
+        report.push('\n');
+        report.push_str(&difference);
+    }
+    let common = ours.len().min(reference.len());
+    if ours.len() > common {
+        report.push_str(&format!(
+            "\n  first extra lifeboat record: {:?}",
+            ours[common]
+        ));
+    }
+    if reference.len() > common {
+        report.push_str(&format!(
+            "\n  first record lifeboat lacks: {:?}",
+            reference[common]
+        ));
+    }
+    bail!("{report}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ELF core: one PT_NOTE holding a VMCOREINFO note, and one
+    /// PT_LOAD mapping `memory` at physical address `paddr`.
+    fn synthetic_core(paddr: u64, memory: &[u8]) -> Vec<u8> {
+        let mut note = Vec::new();
+        let name = b"VMCOREINFO\0";
+        let desc = b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\n";
+        for field in [name.len() as u32, desc.len() as u32, 0] {
+            note.extend_from_slice(&field.to_le_bytes());
+        }
+        note.extend_from_slice(name);
+        note.resize(note.len().next_multiple_of(4), 0);
+        note.extend_from_slice(desc);
+        note.resize(note.len().next_multiple_of(4), 0);
+
+        let (header_len, phdr_len) = (64u64, 56u64);
+        let note_offset = header_len + 2 * phdr_len;
+        let load_offset = (note_offset + note.len() as u64).next_multiple_of(PAGE_SIZE as u64);
+        let mut core = Vec::new();
+        core.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+        core.extend_from_slice(&elf::ET_CORE.to_le_bytes());
+        core.extend_from_slice(&elf::EM_X86_64.to_le_bytes());
+        core.extend_from_slice(&1u32.to_le_bytes()); // e_version
+        core.extend_from_slice(&0u64.to_le_bytes()); // e_entry
+        core.extend_from_slice(&header_len.to_le_bytes()); // e_phoff
+        core.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
+        core.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+        for half in [header_len as u16, phdr_len as u16, 2, 64, 0, 0] {
+            core.extend_from_slice(&half.to_le_bytes());
+        }
+        let phdr = |core: &mut Vec<u8>, p_type: u32, offset: u64, paddr: u64, size: u64| {
+            core.extend_from_slice(&p_type.to_le_bytes());
+            core.extend_from_slice(&0u32.to_le_bytes()); // p_flags
+            for word in [offset, paddr, paddr, size, size, 0] {
+                core.extend_from_slice(&word.to_le_bytes());
+            }
+        };
+        phdr(&mut core, elf::PT_NOTE, note_offset, 0, note.len() as u64);
+        phdr(
+            &mut core,
+            elf::PT_LOAD,
+            load_offset,
+            paddr,
+            memory.len() as u64,
+        );
+        core.extend_from_slice(&note);
+        core.resize(load_offset as usize, 0);
+        core.extend_from_slice(memory);
+        core
+    }
+
+    /// Physical memory of 8 pages at 1 MiB holding pages 0..3 of `seed` in
+    /// frames 0x102, 0x103, 0x104 and page 3 in frame 0x100.
+    fn planted_memory(seed: u64) -> (Vec<u8>, Planted) {
+        let mut memory = vec![0u8; 8 * PAGE_SIZE];
+        let frames = [0x102u64, 0x103, 0x104, 0x100];
+        for (page_idx, pfn) in (0u64..).zip(frames) {
+            let start = (pfn - 0x100) as usize * PAGE_SIZE;
+            crashme::fill_page(seed, page_idx, &mut memory[start..start + PAGE_SIZE]);
+        }
+        (memory, Planted::from_pfns(seed, &frames))
+    }
+
+    #[test]
+    fn planted_pages_are_found_at_their_physical_address() {
+        let dir = test_dir("planted-ok");
+        let (memory, planted) = planted_memory(42);
+        let vmcore = dir.join("vmcore");
+        fs::write(&vmcore, synthetic_core(0x100 * PAGE_SIZE as u64, &memory)).unwrap();
+        let loads = check_elf(&vmcore).unwrap();
+        check_planted(&vmcore, &loads, &planted).unwrap();
+    }
+
+    #[test]
+    fn a_wrong_missing_or_zero_page_fails_the_check() {
+        let dir = test_dir("planted-bad");
+        let (mut memory, planted) = planted_memory(42);
+        // Page 3 (frame 0x100) zeroed, as a dump that skipped it would be.
+        memory[..PAGE_SIZE].fill(0);
+        let vmcore = dir.join("vmcore");
+        fs::write(&vmcore, synthetic_core(0x100 * PAGE_SIZE as u64, &memory)).unwrap();
+        let loads = check_elf(&vmcore).unwrap();
+        let error = check_planted(&vmcore, &loads, &planted)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("1 of 4 planted pages are wrong"), "{error}");
+        assert!(error.contains("page 3 (pfn 0x100): differs from byte 0, the page is all zero"));
+
+        // The same memory one page higher: nothing is where the report says.
+        let (memory, planted) = planted_memory(42);
+        fs::write(&vmcore, synthetic_core(0x101 * PAGE_SIZE as u64, &memory)).unwrap();
+        let loads = check_elf(&vmcore).unwrap();
+        let error = check_planted(&vmcore, &loads, &planted)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("page 3 (pfn 0x100): in no PT_LOAD"),
+            "{error}"
+        );
+
+        // Another seed's pattern does not pass for ours.
+        let (memory, _) = planted_memory(43);
+        fs::write(&vmcore, synthetic_core(0x100 * PAGE_SIZE as u64, &memory)).unwrap();
+        let loads = check_elf(&vmcore).unwrap();
+        let error = check_planted(&vmcore, &loads, &planted)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("4 of 4 planted pages are wrong"), "{error}");
+    }
+
+    #[test]
+    fn a_core_without_vmcoreinfo_is_rejected() {
+        let dir = test_dir("no-vmcoreinfo");
+        let mut core = synthetic_core(0, &[0; PAGE_SIZE]);
+        let at = core.windows(10).position(|w| w == b"VMCOREINFO").unwrap();
+        core[at..at + 10].copy_from_slice(b"NOTVMCORE!");
+        let vmcore = dir.join("vmcore");
+        fs::write(&vmcore, core).unwrap();
+        let error = check_elf(&vmcore).err().unwrap().to_string();
+        assert!(error.contains("no VMCOREINFO"), "{error}");
+    }
+
+    /// A fresh directory under the target dir for one test.
+    fn test_dir(name: &str) -> PathBuf {
+        let dir = crate::util::target_dir().join("xtask-tests").join(name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).unwrap();
+        }
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn json_strings_are_found_by_key() {
+        let text = r#"{ "status" : "complete", "sizes": {"xxh64": "00ff00ff00ff00ff"} }"#;
+        assert_eq!(json_string(text, "status").as_deref(), Some("complete"));
+        assert_eq!(
+            json_string(text, "xxh64").as_deref(),
+            Some("00ff00ff00ff00ff")
+        );
+        assert_eq!(json_string(text, "missing"), None);
+    }
+
+    #[test]
+    fn record_differences_are_reported_by_index() {
+        let reference = "[    0.000000] a\n[    0.100000] b\n[    0.200000] c\n";
+        assert_eq!(
+            compare_records(&format!("# header\n{reference}"), reference).unwrap(),
+            3
+        );
+        let error = compare_records("[    0.000000] a\n[    0.100000] B\n", reference)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("record 1:"), "{error}");
+        assert!(
+            error.contains("first record lifeboat lacks: \"[    0.200000] c\""),
+            "{error}"
+        );
+    }
+}

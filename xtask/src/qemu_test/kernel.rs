@@ -1,0 +1,124 @@
+//! The kernel the test VMs boot: Debian's current cloud kernel, fetched with
+//! apt and unpacked under `target/kernel/<package>/`, once.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::util::{self, target_dir};
+
+/// The metapackage that depends on the current cloud kernel. Its modules
+/// are plain `.ko` files and virtio is modular, as on a real cloud VM.
+const METAPACKAGE: &str = "linux-image-cloud-amd64";
+
+pub struct Kernel {
+    /// The package, e.g. `linux-image-6.1.0-56-cloud-amd64`.
+    pub package: String,
+    pub vmlinuz: PathBuf,
+    /// `lib/modules/<release>`, as on an installed system (with modules.dep).
+    pub modules: PathBuf,
+}
+
+pub fn fetch() -> Result<Kernel> {
+    let package = current_package()?;
+    let kernel_dir = target_dir().join("kernel");
+    let unpacked = kernel_dir.join(&package);
+    if let Some(kernel) = find_unpacked(&package, &unpacked)? {
+        return Ok(kernel);
+    }
+
+    println!("fetching {package}");
+    fs::create_dir_all(&kernel_dir)?;
+    util::run(
+        Command::new("apt-get")
+            .args(["download", "-q", &package])
+            .current_dir(&kernel_dir),
+    )?;
+    let deb = find_deb(&kernel_dir, &package)?;
+    // Unpack next to the final place and rename, so that an interrupted
+    // unpack is never mistaken for the cache.
+    let partial = kernel_dir.join(format!("{package}.partial"));
+    if partial.exists() {
+        fs::remove_dir_all(&partial)?;
+    }
+    util::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&partial))?;
+    let release = module_release(&partial)?;
+    // The package ships no modules.dep; an installed system has one, made
+    // by depmod in the package's postinst.
+    util::run(Command::new("depmod").arg("-b").arg(&partial).arg(&release))?;
+    if unpacked.exists() {
+        fs::remove_dir_all(&unpacked)?;
+    }
+    fs::rename(&partial, &unpacked)?;
+    fs::remove_file(&deb)?;
+    find_unpacked(&package, &unpacked)?.context("the unpacked kernel has no vmlinuz or modules")
+}
+
+/// Asks apt which package the metapackage currently depends on, so that the
+/// tests follow Debian's kernel updates without a pinned version.
+fn current_package() -> Result<String> {
+    let depends = || -> Result<Option<String>> {
+        let text = util::output(Command::new("apt-cache").args(["depends", METAPACKAGE]))?;
+        Ok(text.lines().find_map(|line| {
+            let name = line.trim().strip_prefix("Depends:")?.trim();
+            name.starts_with("linux-image-").then(|| name.to_string())
+        }))
+    };
+    if let Ok(Some(package)) = depends() {
+        return Ok(package);
+    }
+    // A machine that never ran `apt-get update` does not know the package.
+    util::run(Command::new("apt-get").args(["update", "-q"]))?;
+    depends()?.with_context(|| format!("`apt-cache depends {METAPACKAGE}` names no kernel"))
+}
+
+fn find_unpacked(package: &str, dir: &Path) -> Result<Option<Kernel>> {
+    if !dir.join("lib/modules").is_dir() {
+        return Ok(None);
+    }
+    let release = module_release(dir)?;
+    let vmlinuz = dir.join("boot").join(format!("vmlinuz-{release}"));
+    let modules = dir.join("lib/modules").join(&release);
+    if !vmlinuz.is_file() || !modules.join("modules.dep").is_file() {
+        return Ok(None);
+    }
+    Ok(Some(Kernel {
+        package: package.to_string(),
+        vmlinuz,
+        modules,
+    }))
+}
+
+/// The one directory name under `lib/modules`.
+fn module_release(dir: &Path) -> Result<String> {
+    let modules = dir.join("lib/modules");
+    let mut releases = Vec::new();
+    for entry in
+        fs::read_dir(&modules).with_context(|| format!("cannot list {}", modules.display()))?
+    {
+        releases.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    match releases.as_slice() {
+        [release] => Ok(release.clone()),
+        _ => bail!(
+            "expected one release in {}, found {releases:?}",
+            modules.display()
+        ),
+    }
+}
+
+fn find_deb(dir: &Path, package: &str) -> Result<PathBuf> {
+    let prefix = format!("{package}_");
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".deb") {
+            return Ok(dir.join(name));
+        }
+    }
+    bail!(
+        "apt-get download left no {prefix}*.deb in {}",
+        dir.display()
+    )
+}

@@ -1,0 +1,96 @@
+//! The crash scenarios, as data: one row per VM run.
+
+/// Every scenario's capture kernel command line starts with this. irqpoll
+/// and reset_devices let drivers cope with devices the crashed kernel left
+/// mid-operation; one CPU is all a capture needs and saves memory; `panic=-1`
+/// reboots at once if the capture kernel itself panics, which ends QEMU.
+pub const CAPTURE_CMDLINE_BASE: &str = "console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1";
+
+pub struct Scenario {
+    pub name: &'static str,
+    /// RAM of the production VM.
+    pub memory_mib: u32,
+    /// `crashkernel=` of the production kernel: the capture kernel's memory.
+    pub crashkernel: &'static str,
+    /// lifeboat.toml for `lifeboat image`; `{uuid}` is replaced by
+    /// `disk_uuid`.
+    pub config: &'static str,
+    /// Extra arguments of `lifeboat image`.
+    pub image_args: &'static [&'static str],
+    /// UUID of the ext4 test disk, fixed so that runs are comparable.
+    pub disk_uuid: &'static str,
+    /// Appended to `CAPTURE_CMDLINE_BASE`.
+    pub capture_cmdline_extra: &'static str,
+    /// How much memory crashme fills with the pattern.
+    pub plant_mib: u32,
+    /// QEMU is killed after this many seconds.
+    pub deadline_secs: u64,
+    /// The `status` lifeboat.json must report.
+    pub expect_status: &'static str,
+}
+
+const DISK_CONFIG: &str = r#"
+final_action = "reboot"
+modules = ["virtio_pci", "virtio_blk"]
+[deadlines]
+device_wait = 30
+[[target]]
+type = "disk"
+device = "UUID={uuid}"
+"#;
+
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "disk-ext4",
+        memory_mib: 2048,
+        crashkernel: "96M",
+        config: DISK_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e01",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+    },
+    // The same capture in a smaller reservation: 72M is the floor for a small
+    // static init under this kernel (FACTS.md), and there the kernel OOMs
+    // while unpacking a zstd-compressed image, so this image is not
+    // compressed.
+    Scenario {
+        name: "disk-ext4-72m",
+        memory_mib: 2048,
+        crashkernel: "72M",
+        config: DISK_CONFIG,
+        image_args: &["--no-compress"],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e02",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+    },
+];
+
+impl Scenario {
+    pub fn config_toml(&self) -> String {
+        self.config.replace("{uuid}", self.disk_uuid)
+    }
+
+    pub fn capture_cmdline(&self) -> String {
+        let mut cmdline = CAPTURE_CMDLINE_BASE.to_string();
+        if !self.capture_cmdline_extra.is_empty() {
+            cmdline.push(' ');
+            cmdline.push_str(self.capture_cmdline_extra);
+        }
+        cmdline
+    }
+
+    /// A seed per scenario, so that a dump of one scenario cannot pass the
+    /// page check of another.
+    pub fn seed(&self) -> u64 {
+        self.name
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325, |hash: u64, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            })
+    }
+}
