@@ -50,9 +50,39 @@ pub const QEMU_TEST: &[Package] = &[
     },
 ];
 
+/// What the unit tests need: they run the real tools whose output our
+/// parsers read (mkfs for every filesystem we recognise, partitioners, cpio,
+/// the compressors of kernel modules, makedumpfile as the printk reference).
+pub const UNIT_TEST: &[Package] = &[
+    Package {
+        name: "xfsprogs",
+        why: "mkfs.xfs, for the superblock probe tests",
+    },
+    Package {
+        name: "btrfs-progs",
+        why: "mkfs.btrfs, for the superblock probe tests",
+    },
+    Package {
+        name: "dosfstools",
+        why: "mkfs.vfat and fatlabel, for the superblock probe tests",
+    },
+    Package {
+        name: "fdisk",
+        why: "sfdisk, for the GPT and DOS partition table tests",
+    },
+    Package {
+        name: "cpio",
+        why: "GNU cpio, which must read the images we write",
+    },
+    Package {
+        name: "xz-utils",
+        why: "xz, for the .ko.xz module tests",
+    },
+];
+
 /// `cargo xtask deps`: installs everything.
 pub fn run() -> Result<()> {
-    ensure(&[BUILD, QEMU_TEST])
+    ensure(&[BUILD, QEMU_TEST, UNIT_TEST])
 }
 
 /// Installs the packages of `lists` that are not installed yet.

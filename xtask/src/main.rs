@@ -2,6 +2,7 @@
 //! `.cargo/config.toml`). This file only dispatches; each command lives in
 //! its own module with a `run` function.
 
+mod ci;
 mod deps;
 mod dist;
 mod qemu_test;
@@ -18,7 +19,9 @@ commands:
   qemu-test [--list] [NAME...]
                             crash a QEMU guest and check lifeboat's dump of it;
                             no NAME runs every scenario
-  deps                      install the Debian packages the builds and tests need";
+  deps                      install the Debian packages the builds and tests need
+  ci                        the whole test suite: fmt, clippy, unit tests, every
+                            qemu-test scenario (what .ci/run runs)";
 
 fn main() {
     // The error chain, once, without the backtrace anyhow's Debug output
@@ -42,6 +45,10 @@ fn run() -> anyhow::Result<()> {
         Some("deps") => {
             util::no_arguments("deps", &rest)?;
             deps::run()
+        }
+        Some("ci") => {
+            util::no_arguments("ci", &rest)?;
+            ci::run()
         }
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
