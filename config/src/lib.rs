@@ -211,6 +211,9 @@ pub struct Config {
     pub final_action: FinalAction,
     /// zstd level of the dump stream.
     pub compression_level: i32,
+    /// Threads compressing frames; 0 means one per online CPU (capture
+    /// kernels usually boot with `nr_cpus=1`).
+    pub compression_threads: u32,
     /// Modules to load in addition to those the targets need.
     pub modules: Vec<String>,
     pub deadlines: Deadlines,
@@ -220,7 +223,25 @@ pub struct Config {
 
 pub const DEFAULT_DIRECTORY: &str = "/var/crash";
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
-pub const COMPRESSION_LEVELS: std::ops::RangeInclusive<i32> = 1..=19;
+/// zstd levels: 1 (fast) to 19 (small), and zstd's fast levels -1 to -10
+/// (`zstd --fast=N`), faster still. Level 0, zstd's "default", is not a
+/// level of its own and is refused to avoid surprises.
+pub const COMPRESSION_LEVELS: std::ops::RangeInclusive<i32> = -10..=19;
+
+/// Checks a compression level (see [`COMPRESSION_LEVELS`]).
+pub fn check_compression_level(level: i64) -> Result<i32, String> {
+    match i32::try_from(level) {
+        Ok(level) if level != 0 && COMPRESSION_LEVELS.contains(&level) => Ok(level),
+        _ => Err(format!(
+            "compression level {level} is out of range; expected {}..=-1 or 1..={}",
+            COMPRESSION_LEVELS.start(),
+            COMPRESSION_LEVELS.end()
+        )),
+    }
+}
+
+/// Most compression threads a config may ask for.
+pub const MAX_COMPRESSION_THREADS: u32 = 256;
 pub const DEFAULT_DEVICE_WAIT_SECS: u32 = 30;
 pub const DEFAULT_TOTAL_SECS: u32 = 3600;
 
@@ -296,6 +317,7 @@ impl Config {
             log_level: LogLevel::Info,
             final_action: FinalAction::Reboot,
             compression_level: DEFAULT_COMPRESSION_LEVEL,
+            compression_threads: 0,
             modules: Vec::new(),
             deadlines: Deadlines::DEFAULT,
             targets: vec![Target {
@@ -322,6 +344,7 @@ impl Config {
         line("log_level", &self.log_level.as_str());
         line("final_action", &self.final_action.as_str());
         line("compression_level", &self.compression_level);
+        line("compression_threads", &self.compression_threads);
         line("deadline.device_wait", &self.deadlines.device_wait_secs);
         line("deadline.total", &self.deadlines.total_secs);
         for module in &self.modules {
@@ -411,6 +434,7 @@ impl Config {
                 })?
             }
             "compression_level" => self.compression_level = parse_level(value)?,
+            "compression_threads" => self.compression_threads = parse_threads(value)?,
             "deadline.device_wait" => self.deadlines.device_wait_secs = parse_secs(value)?,
             "deadline.total" => self.deadlines.total_secs = parse_secs(value)?,
             "module" => {
@@ -425,6 +449,7 @@ impl Config {
     /// Applies `lifeboat.<key>=<value>` words of the kernel command line.
     ///
     /// Keys: `log_level`, `final_action`, `compression_level`,
+    /// `compression_threads`,
     /// `deadline.device_wait`, `deadline.total`, and `target`, whose value is
     /// a device (`UUID=…`, `LABEL=…`, `PARTUUID=…`, `/dev/…`) that replaces the
     /// target list with one disk target in the first target's directory.
@@ -506,12 +531,17 @@ fn apply_target_key(target: &mut Target, key: &str, value: &str) -> Result<(), S
 }
 
 fn parse_level(value: &str) -> Result<i32, String> {
-    match value.parse::<i32>() {
-        Ok(level) if COMPRESSION_LEVELS.contains(&level) => Ok(level),
+    let level = value
+        .parse::<i64>()
+        .map_err(|_| format!("compression_level `{value}` is not a number"))?;
+    check_compression_level(level)
+}
+
+fn parse_threads(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(threads) if threads <= MAX_COMPRESSION_THREADS => Ok(threads),
         _ => Err(format!(
-            "compression_level `{value}`: expected {}..={}",
-            COMPRESSION_LEVELS.start(),
-            COMPRESSION_LEVELS.end()
+            "compression_threads `{value}`: expected 0 (one per CPU) to {MAX_COMPRESSION_THREADS}"
         )),
     }
 }
@@ -532,6 +562,7 @@ mod tests {
             log_level: LogLevel::Debug,
             final_action: FinalAction::Poweroff,
             compression_level: 3,
+            compression_threads: 2,
             modules: vec!["virtio_blk".into(), "xfs".into()],
             deadlines: Deadlines {
                 device_wait_secs: 10,
@@ -583,7 +614,17 @@ mod tests {
             (
                 "lifeboat-config 1\ncompression_level=0\n",
                 2,
-                "compression_level",
+                "compression level",
+            ),
+            (
+                "lifeboat-config 1\ncompression_level=x\n",
+                2,
+                "not a number",
+            ),
+            (
+                "lifeboat-config 1\ncompression_threads=999\n",
+                2,
+                "compression_threads",
             ),
             (
                 "lifeboat-config 1\ntarget=disk\ntarget.directory=var\n",

@@ -3,7 +3,8 @@
 //! ```toml
 //! log_level = "info"            # error, warn, info, debug, trace
 //! final_action = "reboot"       # reboot, poweroff, halt
-//! compression_level = 1         # zstd level, 1..=19
+//! compression_level = 1         # zstd level: -10..=-1 (fastest) or 1..=19 (smallest)
+//! compression_threads = 0       # 0: one per online CPU
 //! modules = ["virtio_blk"]      # kernel modules the targets need
 //!
 //! [deadlines]
@@ -27,9 +28,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::{
-    check_directory, check_fstype, check_module_name, Config, Deadlines, DeviceSpec, DiskTarget,
-    FinalAction, LogLevel, Target, TargetKind, COMPRESSION_LEVELS, DEFAULT_COMPRESSION_LEVEL,
-    DEFAULT_DIRECTORY,
+    check_compression_level, check_directory, check_fstype, check_module_name, Config, Deadlines,
+    DeviceSpec, DiskTarget, FinalAction, LogLevel, Target, TargetKind, DEFAULT_COMPRESSION_LEVEL,
+    DEFAULT_DIRECTORY, MAX_COMPRESSION_THREADS,
 };
 
 /// A config file that is not valid.
@@ -62,6 +63,7 @@ struct RawConfig {
     log_level: Option<Spanned<String>>,
     final_action: Option<Spanned<String>>,
     compression_level: Option<Spanned<i64>>,
+    compression_threads: Option<Spanned<i64>>,
     #[serde(default)]
     modules: Vec<Spanned<String>>,
     deadlines: Option<RawDeadlines>,
@@ -138,17 +140,20 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     };
     let compression_level = match raw.compression_level {
         None => DEFAULT_COMPRESSION_LEVEL,
-        Some(value) => match i32::try_from(*value.get_ref()) {
-            Ok(level) if COMPRESSION_LEVELS.contains(&level) => level,
+        Some(value) => check_compression_level(*value.get_ref())
+            .map_err(|message| at(value.span(), "compression_level", message))?,
+    };
+    let compression_threads = match raw.compression_threads {
+        None => 0,
+        Some(value) => match u32::try_from(*value.get_ref()) {
+            Ok(threads) if threads <= MAX_COMPRESSION_THREADS => threads,
             _ => {
                 return Err(at(
                     value.span(),
-                    "compression_level",
+                    "compression_threads",
                     format!(
-                        "{} is out of range; expected {}..={}",
-                        value.get_ref(),
-                        COMPRESSION_LEVELS.start(),
-                        COMPRESSION_LEVELS.end()
+                        "{} is out of range; expected 0 (one per CPU) to {MAX_COMPRESSION_THREADS}",
+                        value.get_ref()
                     ),
                 ))
             }
@@ -193,6 +198,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         log_level,
         final_action,
         compression_level,
+        compression_threads,
         modules,
         deadlines,
         targets,
@@ -286,7 +292,8 @@ mod tests {
     const GOOD: &str = r#"
 log_level = "debug"
 final_action = "poweroff"
-compression_level = 3
+compression_level = -3
+compression_threads = 2
 modules = ["virtio_blk", "xfs"]
 
 [deadlines]
@@ -309,7 +316,8 @@ directory = "/dumps"
         let config = parse("lifeboat.toml", GOOD).unwrap();
         assert_eq!(config.log_level, LogLevel::Debug);
         assert_eq!(config.final_action, FinalAction::Poweroff);
-        assert_eq!(config.compression_level, 3);
+        assert_eq!(config.compression_level, -3);
+        assert_eq!(config.compression_threads, 2);
         assert_eq!(config.modules, ["virtio_blk", "xfs"]);
         assert_eq!(config.deadlines.device_wait_secs, 10);
         assert_eq!(config.deadlines.total_secs, 600);
@@ -365,6 +373,18 @@ directory = "/dumps"
                 format!("compression_level = 42\n{target}"),
                 1,
                 "compression_level",
+                "out of range",
+            ),
+            (
+                format!("compression_level = 0\n{target}"),
+                1,
+                "compression_level",
+                "out of range",
+            ),
+            (
+                format!("compression_threads = -1\n{target}"),
+                1,
+                "compression_threads",
                 "out of range",
             ),
             (

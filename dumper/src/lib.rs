@@ -9,6 +9,7 @@
 pub mod blkid;
 pub mod elf;
 pub mod printk;
+pub mod seekable;
 pub mod sink;
 pub mod stream;
 mod sys;

@@ -1,48 +1,78 @@
-//! Streaming a vmcore through zstd.
+//! Streaming a vmcore into a dump in the zstd seekable format.
+//!
+//! The input is cut into chunks of a fixed size (the frame size, 1 MiB up
+//! to 128 GiB of input, growing beyond so that there are at most 2^17 of
+//! them); each chunk becomes one independent zstd frame, so a dump cut short
+//! is good up to its last whole frame and frames can be compressed in
+//! parallel. All-zero chunks, over half of a typical vmcore, skip the
+//! compressor: their frame is written directly (see
+//! [`crate::seekable::zero_frame`]). The seek table goes at the end.
 //!
 //! The input is read through read-only mappings of large windows: on
 //! `/proc/vmcore`, 4 KiB `read`s are about a hundred times slower than
-//! touching mapped pages, because each read copies through the old kernel's
-//! memory with a page-table setup per call. Memory stays bounded by the
-//! window (mapped, not allocated: vmcore pages are the crashed kernel's own
-//! memory) plus the compressor's state, whatever the size of the input.
+//! touching mapped pages. Mapped vmcore pages are the crashed kernel's own
+//! memory, not ours, so they do not count against the capture kernel.
+//!
+//! Memory, single-threaded: the compressor (1.3 MiB at level 1, up to about
+//! 9 MiB at level 19 for a 1 MiB frame), a 128 KiB output buffer, and the
+//! seek table, 12 bytes a frame: at most 2^17 frames, 1.5 MiB. Each extra
+//! thread adds its own compressor and two compressed frames in flight.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh64::Xxh64;
-use zstd::stream::write::Encoder;
-use zstd::zstd_safe::CParameter;
+use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
+use zstd::zstd_safe::{self, CCtx, CParameter, InBuffer, OutBuffer, ResetDirective};
 
+use crate::seekable::{zero_checksum, zero_frame, FrameEntry, SeekTable};
 use crate::sys::Mapping;
 
-/// Bytes mapped at a time. Large enough that mapping costs nothing next to
-/// compression, small enough not to strain a 64 MiB capture kernel's
-/// address-space bookkeeping.
+/// The smallest frame: large enough that frame overheads (about 20 bytes
+/// and a table entry) vanish, and that zstd's window is used well.
+pub const MIN_FRAME_BYTES: u64 = 1 << 20;
+
+/// Most frames a dump has: this bounds the seek table kept in memory.
+pub const MAX_FRAMES: u64 = 1 << 17;
+
+/// The largest frame, far under the format's 1 GiB.
+pub const MAX_FRAME_BYTES: u64 = 64 << 20;
+
+/// Bytes mapped at a time (or one frame, if frames are larger).
 pub const DEFAULT_WINDOW_BYTES: usize = 4 << 20;
 
-/// zstd's window is capped at 1 MiB (2^20) for every level: the compressor's
-/// tables scale with it, and a capture kernel has a few tens of MiB in all.
-pub const MAX_WINDOW_LOG: u32 = 20;
+/// The frame size for an input of `size` bytes: the smallest power of two
+/// of at least 1 MiB that keeps the frame count at most [`MAX_FRAMES`].
+pub fn frame_bytes_for(size: u64) -> u64 {
+    size.div_ceil(MAX_FRAMES)
+        .next_power_of_two()
+        .clamp(MIN_FRAME_BYTES, MAX_FRAME_BYTES)
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct StreamOptions {
+    /// zstd level; negative levels are zstd's fast levels (`--fast=N`).
     pub level: i32,
-    pub window_bytes: usize,
+    /// Compression threads; 1 compresses on the calling thread.
+    pub threads: usize,
+    /// The frame size; `None` picks [`frame_bytes_for`] the input size.
+    pub frame_bytes: Option<u64>,
 }
 
 impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
             level: 1,
-            window_bytes: DEFAULT_WINDOW_BYTES,
+            threads: 1,
+            frame_bytes: None,
         }
     }
 }
 
-/// Where a stream stands, handed to the progress callback after each window.
+/// Where a stream stands, handed to the progress callback.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
     pub bytes_done: u64,
@@ -75,6 +105,11 @@ pub struct StreamSummary {
     pub xxh64: u64,
     pub elapsed: Duration,
     pub read_method: ReadMethod,
+    pub frame_bytes: u64,
+    pub frames: u64,
+    /// Frames of all-zero chunks, written without the compressor.
+    pub zero_frames: u64,
+    pub threads: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,11 +120,11 @@ pub enum StreamError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot set up the zstd compressor at level {level}")]
-    Compressor {
+    #[error("zstd cannot compress the frame at offset {offset} (level {level}): {message}")]
+    Compress {
+        offset: u64,
         level: i32,
-        #[source]
-        source: io::Error,
+        message: &'static str,
     },
     #[error("cannot write compressed output after {written} bytes")]
     Write {
@@ -97,31 +132,21 @@ pub enum StreamError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot start compression thread {index}")]
+    Thread {
+        index: usize,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "frame size {frame_bytes} is not a multiple of 4096 between 4096 and {MAX_FRAME_BYTES}"
+    )]
+    FrameSize { frame_bytes: u64 },
 }
 
-/// Counts what reaches the writer, so errors and the summary can say how far
-/// the output got.
-struct Counting<W> {
-    inner: W,
-    written: u64,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Compresses `size` bytes of `input` from offset 0 into `output` as one
-/// standard zstd frame (with content size and checksum), calling `progress`
-/// after each window. Returns the summary and the writer, which the caller
-/// still has to make durable.
+/// Compresses `size` bytes of `input` from offset 0 into `output` as a dump
+/// in the seekable format, calling `progress` as it goes. Returns the
+/// summary and the writer, which the caller still has to make durable.
 pub fn compress_file<W: Write>(
     input: &File,
     size: u64,
@@ -130,91 +155,427 @@ pub fn compress_file<W: Write>(
     mut progress: impl FnMut(&Progress),
 ) -> Result<(StreamSummary, W), StreamError> {
     let start = Instant::now();
-    let compressor_error = |source| StreamError::Compressor {
-        level: options.level,
-        source,
-    };
-    let counting = Counting {
-        inner: output,
-        written: 0,
-    };
-    let mut encoder = Encoder::new(counting, options.level).map_err(compressor_error)?;
-    encoder
-        .include_checksum(true)
-        .and_then(|()| encoder.set_pledged_src_size(Some(size)))
-        .and_then(|()| encoder.set_parameter(CParameter::WindowLog(MAX_WINDOW_LOG)))
-        .map_err(compressor_error)?;
-
+    let frame_bytes = options.frame_bytes.unwrap_or_else(|| frame_bytes_for(size));
+    if !frame_bytes.is_multiple_of(4096) || !(4096..=MAX_FRAME_BYTES).contains(&frame_bytes) {
+        return Err(StreamError::FrameSize { frame_bytes });
+    }
+    let source = Source::new(input, size, frame_bytes);
+    let mut writer = DumpWriter::new(output, frame_bytes);
     let mut hasher = Xxh64::new(0);
-    let window = options.window_bytes.max(4096);
-    let mut read_method = ReadMethod::Mmap;
-    let mut buffer = Vec::new();
-    let mut offset = 0u64;
-    while offset < size {
-        let len = window.min(usize::try_from(size - offset).unwrap_or(window));
-        let mapping = match read_method {
-            ReadMethod::Mmap => match Mapping::new(input, offset, len) {
-                Ok(mapping) => Some(mapping),
-                Err(errno) => {
-                    // Some inputs (pipes, a few procfs files, exotic
-                    // filesystems) cannot be mapped; reading them is slower
-                    // but still right.
-                    log::warn!("cannot map input ({errno}); falling back to pread");
-                    read_method = ReadMethod::Pread;
-                    None
-                }
-            },
-            ReadMethod::Pread => None,
-        };
-        let chunk: &[u8] = match &mapping {
-            Some(mapping) => mapping.as_slice(),
-            None => {
-                buffer.resize(len, 0);
-                input
-                    .read_exact_at(&mut buffer, offset)
-                    .map_err(|source| StreamError::Read { offset, source })?;
-                &buffer
-            }
-        };
-        hasher.update(chunk);
-        encoder
-            .write_all(chunk)
-            .map_err(|source| StreamError::Write {
-                written: encoder.get_ref().written,
-                source,
-            })?;
-        drop(mapping);
-        offset += len as u64;
+    let threads = options.threads.max(1);
+    let mut report = |done: u64| {
         progress(&Progress {
-            bytes_done: offset,
+            bytes_done: done,
             bytes_total: size,
             elapsed: start.elapsed(),
-        });
+        })
+    };
+    if threads == 1 {
+        let mut compressor = Compressor::new(options.level);
+        source.for_each_window(|offset, window| {
+            hasher.update(window);
+            for (index, chunk) in window.chunks(frame_bytes as usize).enumerate() {
+                let chunk_offset = offset + index as u64 * frame_bytes;
+                if is_zero(chunk) {
+                    writer.zero_frame(chunk.len() as u64)?;
+                } else {
+                    compressor.stream_frame(chunk, chunk_offset, &mut writer)?;
+                }
+            }
+            report(offset + window.len() as u64);
+            Ok(())
+        })?;
+    } else {
+        compress_parallel(
+            &source,
+            options.level,
+            threads,
+            &mut writer,
+            &mut hasher,
+            &mut report,
+        )?;
     }
-    let counting = encoder
-        .finish()
-        .map_err(|source| StreamError::Write { written: 0, source })?;
+    let (output, output_bytes, frames, zero_frames) = writer.finish()?;
     let summary = StreamSummary {
         input_bytes: size,
-        output_bytes: counting.written,
+        output_bytes,
         xxh64: hasher.digest(),
         elapsed: start.elapsed(),
-        read_method,
+        read_method: source.method,
+        frame_bytes,
+        frames,
+        zero_frames,
+        threads,
     };
-    Ok((summary, counting.inner))
+    Ok((summary, output))
+}
+
+/// Reads the first `limit` bytes of `input` the way [`compress_file`]
+/// does, touching every byte but doing nothing else, and returns how many
+/// bytes that was and how long it took: the read limit a dump's rate
+/// compares with.
+pub fn measure_read(input: &File, size: u64, limit: u64) -> Result<(u64, Duration), StreamError> {
+    let size = size.min(limit);
+    let source = Source::new(input, size, MIN_FRAME_BYTES);
+    let start = Instant::now();
+    let mut folded = 0u64;
+    source.for_each_window(|_, window| {
+        folded ^= window.chunks_exact(8).fold(0u64, |acc, word| {
+            acc | u64::from_ne_bytes(word.try_into().expect("8 bytes"))
+        });
+        Ok(())
+    })?;
+    std::hint::black_box(folded);
+    Ok((size, start.elapsed()))
+}
+
+/// Whether `bytes` are all zero. Folding whole words lets the compiler use
+/// vector instructions; this runs over every byte of the vmcore.
+pub fn is_zero(bytes: &[u8]) -> bool {
+    let mut blocks = bytes.chunks_exact(64);
+    blocks.by_ref().all(|block| {
+        block.chunks_exact(8).fold(0u64, |acc, word| {
+            acc | u64::from_ne_bytes(word.try_into().expect("8-byte chunk"))
+        }) == 0
+    }) && blocks.remainder().iter().all(|&b| b == 0)
+}
+
+/// The input, read through mappings when it can be mapped, else by pread.
+struct Source<'a> {
+    file: &'a File,
+    size: u64,
+    frame_bytes: u64,
+    /// Bytes per window: a whole number of frames.
+    window: u64,
+    method: ReadMethod,
+}
+
+impl<'a> Source<'a> {
+    fn new(file: &'a File, size: u64, frame_bytes: u64) -> Source<'a> {
+        let window = (DEFAULT_WINDOW_BYTES as u64).max(frame_bytes) / frame_bytes * frame_bytes;
+        // Some inputs (pipes, most procfs files, a few filesystems) cannot
+        // be mapped; reading them is slower but still right.
+        let probe = size.min(4096) as usize;
+        let method = if probe == 0 || Mapping::new(file, 0, probe).is_ok() {
+            ReadMethod::Mmap
+        } else {
+            log::warn!("the input cannot be mapped; reading it with pread");
+            ReadMethod::Pread
+        };
+        Source {
+            file,
+            size,
+            frame_bytes,
+            window,
+            method,
+        }
+    }
+
+    /// Calls `f` with each window of the input, in order.
+    fn for_each_window(
+        &self,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), StreamError>,
+    ) -> Result<(), StreamError> {
+        let mut buffer = Vec::new();
+        let mut offset = 0;
+        while offset < self.size {
+            let len = self.window.min(self.size - offset) as usize;
+            self.with_range(offset, len, &mut buffer, |bytes| f(offset, bytes))?;
+            offset += len as u64;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with `len` bytes at `offset`, mapped or read into `buffer`.
+    fn with_range<T>(
+        &self,
+        offset: u64,
+        len: usize,
+        buffer: &mut Vec<u8>,
+        f: impl FnOnce(&[u8]) -> Result<T, StreamError>,
+    ) -> Result<T, StreamError> {
+        if self.method == ReadMethod::Mmap {
+            let mapping =
+                Mapping::new(self.file, offset, len).map_err(|errno| StreamError::Read {
+                    offset,
+                    source: errno.into(),
+                })?;
+            return f(mapping.as_slice());
+        }
+        buffer.resize(len, 0);
+        self.file
+            .read_exact_at(buffer, offset)
+            .map_err(|source| StreamError::Read { offset, source })?;
+        f(buffer)
+    }
+
+    fn chunk_count(&self) -> u64 {
+        self.size.div_ceil(self.frame_bytes)
+    }
+}
+
+/// A zstd compression context set up for dump frames.
+struct Compressor {
+    context: CCtx<'static>,
+    level: i32,
+    out: Vec<u8>,
+}
+
+impl Compressor {
+    fn new(level: i32) -> Compressor {
+        let mut context = CCtx::create();
+        // Setting parameters only fails for values out of range; the level
+        // is clamped by zstd and the flags are booleans.
+        let _ = context.set_parameter(CParameter::CompressionLevel(level));
+        // Each frame carries XXH64 of its content, which stock zstd checks
+        // and whose low 32 bits are also the seek table's checksum.
+        let _ = context.set_parameter(CParameter::ChecksumFlag(true));
+        let _ = context.set_parameter(CParameter::ContentSizeFlag(true));
+        Compressor {
+            context,
+            level,
+            out: vec![0; CCtx::out_size()],
+        }
+    }
+
+    fn error(&self, offset: u64, code: usize) -> StreamError {
+        compress_error(self.level, offset, code)
+    }
+
+    /// Compresses `chunk` as one frame, streaming it to `writer` through a
+    /// small buffer (no frame-sized allocation).
+    fn stream_frame<W: Write>(
+        &mut self,
+        chunk: &[u8],
+        offset: u64,
+        writer: &mut DumpWriter<W>,
+    ) -> Result<(), StreamError> {
+        let level = self.level;
+        let fail = |code| compress_error(level, offset, code);
+        self.context
+            .reset(ResetDirective::SessionOnly)
+            .map_err(fail)?;
+        self.context
+            .set_pledged_src_size(Some(chunk.len() as u64))
+            .map_err(fail)?;
+        let start = writer.written;
+        let mut input = InBuffer::around(chunk);
+        loop {
+            let mut output = OutBuffer::around(&mut self.out[..]);
+            let remaining = self
+                .context
+                .compress_stream2(&mut output, &mut input, ZSTD_EndDirective::ZSTD_e_end)
+                .map_err(fail)?;
+            let produced = output.pos();
+            writer.write(&self.out[..produced])?;
+            if remaining == 0 {
+                break;
+            }
+        }
+        writer.frame_written(start, chunk.len() as u64);
+        Ok(())
+    }
+
+    /// Compresses `chunk` as one frame into a new buffer (for threads, whose
+    /// frames wait their turn to be written).
+    fn compress_frame(&mut self, chunk: &[u8], offset: u64) -> Result<Vec<u8>, StreamError> {
+        let mut frame = Vec::with_capacity(zstd_safe::compress_bound(chunk.len()));
+        self.context
+            .set_pledged_src_size(Some(chunk.len() as u64))
+            .map_err(|e| self.error(offset, e))?;
+        self.context
+            .compress2(&mut frame, chunk)
+            .map_err(|e| self.error(offset, e))?;
+        Ok(frame)
+    }
+}
+
+fn compress_error(level: i32, offset: u64, code: usize) -> StreamError {
+    StreamError::Compress {
+        offset,
+        level,
+        message: zstd_safe::get_error_name(code),
+    }
+}
+
+/// What a compression thread made of one chunk.
+enum Compressed {
+    Zero(u64),
+    Data(Vec<u8>, u64),
+}
+
+/// Compresses frames on `threads` threads; this thread hashes the input in
+/// order and writes the frames in order. Thread `k` takes chunks `k`,
+/// `k + threads`, …, and may run one frame ahead of the writer: memory is
+/// bounded by two compressed frames per thread.
+fn compress_parallel<W: Write>(
+    source: &Source,
+    level: i32,
+    threads: usize,
+    writer: &mut DumpWriter<W>,
+    hasher: &mut Xxh64,
+    report: &mut impl FnMut(u64),
+) -> Result<(), StreamError> {
+    let chunks = source.chunk_count();
+    let frame_bytes = source.frame_bytes;
+    std::thread::scope(|scope| {
+        let mut receivers = Vec::with_capacity(threads);
+        for index in 0..threads {
+            let (sender, receiver) = mpsc::sync_channel::<Result<Compressed, StreamError>>(1);
+            receivers.push(receiver);
+            let worker = move || {
+                let mut compressor = Compressor::new(level);
+                let mut buffer = Vec::new();
+                let mut chunk = index as u64;
+                while chunk < chunks {
+                    let offset = chunk * frame_bytes;
+                    let len = frame_bytes.min(source.size - offset) as usize;
+                    let result = source.with_range(offset, len, &mut buffer, |bytes| {
+                        if is_zero(bytes) {
+                            Ok(Compressed::Zero(len as u64))
+                        } else {
+                            compressor
+                                .compress_frame(bytes, offset)
+                                .map(|frame| Compressed::Data(frame, len as u64))
+                        }
+                    });
+                    let failed = result.is_err();
+                    // The writer has given up when the channel is closed.
+                    if sender.send(result).is_err() || failed {
+                        return;
+                    }
+                    chunk += threads as u64;
+                }
+            };
+            std::thread::Builder::new()
+                .name(format!("compress-{index}"))
+                .spawn_scoped(scope, worker)
+                .map_err(|source| StreamError::Thread { index, source })?;
+        }
+        let mut chunk = 0u64;
+        source.for_each_window(|offset, window| {
+            hasher.update(window);
+            for _ in 0..window.len().div_ceil(frame_bytes as usize) {
+                let receiver = &receivers[(chunk % threads as u64) as usize];
+                let compressed = receiver.recv().map_err(|_| StreamError::Thread {
+                    index: (chunk % threads as u64) as usize,
+                    source: io::Error::other("compression thread stopped"),
+                })??;
+                match compressed {
+                    Compressed::Zero(len) => writer.zero_frame(len)?,
+                    Compressed::Data(frame, len) => {
+                        let start = writer.written;
+                        writer.write(&frame)?;
+                        writer.frame_written(start, len);
+                    }
+                }
+                chunk += 1;
+            }
+            report(offset + window.len() as u64);
+            Ok(())
+        })
+        // Dropping the receivers on error stops the threads at their next
+        // send; the scope then waits for them.
+    })
+}
+
+/// The output side: writes frames, keeps the seek table.
+struct DumpWriter<W> {
+    out: W,
+    written: u64,
+    /// The last four bytes written: a frame's content checksum.
+    tail: [u8; 4],
+    table: SeekTable,
+    frame_bytes: u64,
+    full_zero_frame: Vec<u8>,
+    zero_frames: u64,
+}
+
+impl<W: Write> DumpWriter<W> {
+    fn new(out: W, frame_bytes: u64) -> DumpWriter<W> {
+        DumpWriter {
+            out,
+            written: 0,
+            tail: [0; 4],
+            table: SeekTable::default(),
+            frame_bytes,
+            full_zero_frame: zero_frame(frame_bytes, zero_checksum(frame_bytes)),
+            zero_frames: 0,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StreamError> {
+        self.out
+            .write_all(bytes)
+            .map_err(|source| StreamError::Write {
+                written: self.written,
+                source,
+            })?;
+        self.written += bytes.len() as u64;
+        if bytes.len() >= 4 {
+            self.tail.copy_from_slice(&bytes[bytes.len() - 4..]);
+        } else {
+            let keep = 4 - bytes.len();
+            self.tail.copy_within(bytes.len().., 0);
+            self.tail[keep..].copy_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    /// Records the frame written since `start`; its last four bytes are its
+    /// content checksum.
+    fn frame_written(&mut self, start: u64, len: u64) {
+        self.table.entries.push(FrameEntry {
+            compressed_size: (self.written - start) as u32,
+            decompressed_size: len as u32,
+            checksum: u32::from_le_bytes(self.tail),
+        });
+    }
+
+    /// Writes a frame of `len` zero bytes without the compressor.
+    fn zero_frame(&mut self, len: u64) -> Result<(), StreamError> {
+        let start = self.written;
+        if len == self.frame_bytes {
+            let frame = std::mem::take(&mut self.full_zero_frame);
+            let result = self.write(&frame);
+            self.full_zero_frame = frame;
+            result?;
+        } else {
+            self.write(&zero_frame(len, zero_checksum(len)))?;
+        }
+        self.frame_written(start, len);
+        self.zero_frames += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(W, u64, u64, u64), StreamError> {
+        let written = self.written;
+        self.table
+            .write_to(&mut self.out)
+            .and_then(|()| self.out.flush())
+            .map_err(|source| StreamError::Write { written, source })?;
+        let total = written + self.table.encoded_len() as u64;
+        Ok((
+            self.out,
+            total,
+            self.table.entries.len() as u64,
+            self.zero_frames,
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use crate::seekable::{FOOTER_BYTES, SEEKABLE_MAGIC};
 
+    /// Like a vmcore: zero chunks, text, and zero pages inside data.
     fn sample_input(len: usize) -> Vec<u8> {
-        // Half zero pages, half pseudo-random text, like a vmcore.
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         (0..len)
             .map(|i| {
-                if (i / 4096) % 2 == 0 {
+                let page = i / 4096;
+                if page % 3 == 0 || (300..600).contains(&page) {
                     0
                 } else {
                     state ^= state << 13;
@@ -226,34 +587,107 @@ mod tests {
             .collect()
     }
 
+    fn compress(data: &[u8], options: &StreamOptions) -> (StreamSummary, Vec<u8>) {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(data).unwrap();
+        compress_file(&file, data.len() as u64, Vec::new(), options, |_| {}).unwrap()
+    }
+
+    /// The seek table's entries, read back by hand from the end.
+    fn table_entries(dump: &[u8]) -> Vec<(u32, u32, u32)> {
+        let footer = &dump[dump.len() - FOOTER_BYTES..];
+        assert_eq!(&footer[5..], &SEEKABLE_MAGIC.to_le_bytes());
+        let count = u32::from_le_bytes(footer[..4].try_into().unwrap()) as usize;
+        let start = dump.len() - FOOTER_BYTES - count * 12;
+        dump[start..dump.len() - FOOTER_BYTES]
+            .chunks_exact(12)
+            .map(|e| {
+                let word = |i: usize| u32::from_le_bytes(e[i..i + 4].try_into().unwrap());
+                (word(0), word(4), word(8))
+            })
+            .collect()
+    }
+
     #[test]
-    fn output_is_a_standard_zstd_frame_of_the_input() {
-        for (len, window) in [
-            (0, 4096),
-            (1, 4096),
-            (4096 * 5 + 17, 8192),
-            (3 << 20, 1 << 20),
-        ] {
+    fn frame_sizes_keep_the_table_bounded() {
+        let cases: &[(u64, u64)] = &[
+            (0, 1 << 20),
+            (4096, 1 << 20),
+            (2 << 30, 1 << 20),
+            (128 << 30, 1 << 20),
+            ((128 << 30) + 1, 2 << 20),
+            (1 << 40, 8 << 20),
+            (64 << 40, 64 << 20),
+        ];
+        for &(size, frame) in cases {
+            assert_eq!(frame_bytes_for(size), frame, "size {size}");
+            assert!(size.div_ceil(frame) <= MAX_FRAMES || frame == MAX_FRAME_BYTES);
+        }
+    }
+
+    #[test]
+    fn dumps_are_standard_zstd_with_a_consistent_seek_table() {
+        let frame = 64 << 10;
+        for len in [0usize, 1, 4096, frame, frame + 17, 3 << 20] {
             let data = sample_input(len);
-            let mut file = tempfile::tempfile().unwrap();
-            file.write_all(&data).unwrap();
-            let options = StreamOptions {
-                level: 1,
-                window_bytes: window,
-            };
-            let mut calls = 0;
-            let (summary, out) =
-                compress_file(&file, len as u64, Vec::new(), &options, |_| calls += 1).unwrap();
-            assert_eq!(calls, len.div_ceil(window), "len {len}");
-            assert_eq!(summary.read_method, ReadMethod::Mmap);
-            assert_eq!(summary.output_bytes, out.len() as u64);
-            assert_eq!(summary.xxh64, xxhash_rust::xxh64::xxh64(&data, 0));
-            let mut decoded = Vec::new();
-            zstd::stream::read::Decoder::new(&out[..])
-                .unwrap()
-                .read_to_end(&mut decoded)
-                .unwrap();
-            assert!(decoded == data, "round trip of {len} bytes");
+            for threads in [1, 2, 3] {
+                let options = StreamOptions {
+                    level: 1,
+                    threads,
+                    frame_bytes: Some(frame as u64),
+                };
+                let (summary, dump) = compress(&data, &options);
+                assert_eq!(summary.output_bytes, dump.len() as u64);
+                assert_eq!(summary.xxh64, xxhash_rust::xxh64::xxh64(&data, 0));
+                assert_eq!(summary.read_method, ReadMethod::Mmap);
+                assert!(zstd::decode_all(&dump[..]).unwrap() == data, "len {len}");
+
+                let entries = table_entries(&dump);
+                assert_eq!(entries.len() as u64, summary.frames);
+                assert_eq!(entries.len(), len.div_ceil(frame));
+                let mut compressed_offset = 0usize;
+                for (index, &(compressed, decompressed, checksum)) in entries.iter().enumerate() {
+                    let chunk = &data[index * frame..][..decompressed as usize];
+                    let frame_bytes = &dump[compressed_offset..][..compressed as usize];
+                    assert_eq!(zstd::decode_all(frame_bytes).unwrap(), chunk);
+                    assert_eq!(checksum, xxhash_rust::xxh64::xxh64(chunk, 0) as u32);
+                    compressed_offset += compressed as usize;
+                }
+                let zero_chunks = data.chunks(frame).filter(|c| is_zero(c)).count();
+                assert_eq!(summary.zero_frames, zero_chunks as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn threads_write_the_same_bytes_as_one() {
+        let data = sample_input(5 << 20);
+        let options = |threads| StreamOptions {
+            level: 3,
+            threads,
+            frame_bytes: Some(256 << 10),
+        };
+        let (_, single) = compress(&data, &options(1));
+        let (summary, parallel) = compress(&data, &options(2));
+        assert_eq!(summary.threads, 2);
+        assert!(single == parallel);
+    }
+
+    #[test]
+    fn zero_detection() {
+        let cases: &[(&[u8], bool)] = &[
+            (&[], true),
+            (&[0; 63], true),
+            (&[0; 4096], true),
+            (&[1], false),
+        ];
+        for &(bytes, zero) in cases {
+            assert_eq!(is_zero(bytes), zero, "{bytes:?}");
+        }
+        for position in [0, 7, 63, 64, 4095, 4100] {
+            let mut bytes = vec![0u8; 4101];
+            bytes[position] = 0x80;
+            assert!(!is_zero(&bytes), "nonzero at {position}");
         }
     }
 
@@ -263,16 +697,16 @@ mod tests {
         // the odd filesystem a host user might keep a vmcore on.
         let expected = std::fs::read("/proc/version").unwrap();
         let file = File::open("/proc/version").unwrap();
-        let (summary, out) = compress_file(
-            &file,
-            expected.len() as u64,
-            Vec::new(),
-            &StreamOptions::default(),
-            |_| {},
-        )
-        .unwrap();
-        assert_eq!(summary.read_method, ReadMethod::Pread);
-        assert_eq!(zstd::decode_all(&out[..]).unwrap(), expected);
+        for threads in [1, 2] {
+            let options = StreamOptions {
+                threads,
+                ..StreamOptions::default()
+            };
+            let (summary, out) =
+                compress_file(&file, expected.len() as u64, Vec::new(), &options, |_| {}).unwrap();
+            assert_eq!(summary.read_method, ReadMethod::Pread);
+            assert_eq!(zstd::decode_all(&out[..]).unwrap(), expected);
+        }
     }
 
     #[test]
@@ -282,7 +716,7 @@ mod tests {
         impl Write for Full {
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
                 if self.0 == 0 {
-                    return Err(io::Error::from_raw_os_error(libc_enospc()));
+                    return Err(io::Error::from_raw_os_error(28));
                 }
                 let n = buf.len().min(self.0);
                 self.0 -= n;
@@ -292,22 +726,37 @@ mod tests {
                 Ok(())
             }
         }
-        fn libc_enospc() -> i32 {
-            28
-        }
         let data = sample_input(2 << 20);
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(&data).unwrap();
-        let options = StreamOptions {
-            level: 1,
-            window_bytes: 64 << 10,
-        };
-        let error = compress_file(&file, data.len() as u64, Full(1000), &options, |_| {})
-            .expect_err("the sink is full");
-        let StreamError::Write { written, source } = error else {
-            panic!("expected a write error");
-        };
-        assert_eq!(written, 1000);
-        assert_eq!(source.raw_os_error(), Some(28));
+        for threads in [1, 2] {
+            let options = StreamOptions {
+                level: 1,
+                threads,
+                frame_bytes: Some(64 << 10),
+            };
+            let error = compress_file(&file, data.len() as u64, Full(100_000), &options, |_| {})
+                .expect_err("the sink is full");
+            let StreamError::Write { written, source } = error else {
+                panic!("expected a write error, got {error:?}");
+            };
+            assert!(written <= 100_000 && written > 50_000, "{written}");
+            assert_eq!(source.raw_os_error(), Some(28));
+        }
+    }
+
+    #[test]
+    fn bad_frame_sizes_are_refused() {
+        let file = tempfile::tempfile().unwrap();
+        for frame_bytes in [0, 1000, 4097, MAX_FRAME_BYTES + 4096] {
+            let options = StreamOptions {
+                frame_bytes: Some(frame_bytes),
+                ..StreamOptions::default()
+            };
+            assert!(matches!(
+                compress_file(&file, 0, Vec::new(), &options, |_| {}),
+                Err(StreamError::FrameSize { .. })
+            ));
+        }
     }
 }

@@ -21,6 +21,9 @@ use crate::logger;
 use crate::record::{ResultRecord, Status};
 use crate::system::{SysError, System};
 
+/// How much of the vmcore is read again to measure the plain read rate.
+const READ_RATE_SAMPLE_BYTES: u64 = 1 << 30;
+
 /// The paths PID 1 reads and writes, passed in so tests can point them at
 /// a temporary tree.
 pub struct Environment<'a> {
@@ -362,14 +365,35 @@ fn write_dump(
             record.xxh64 = Some(summary.xxh64);
             record.read_method = Some(summary.read_method.as_str());
             record.dump_seconds = Some(summary.elapsed.as_secs_f64());
+            record.frames = Some(summary.frames);
+            record.zero_frames = Some(summary.zero_frames);
+            record.frame_bytes = Some(summary.frame_bytes);
+            record.threads = Some(summary.threads);
             log::info!(
-                "wrote {dump_name}: {} MB from {} MB in {:.1} s ({:.0} MB/s), peak memory {} KiB",
+                "wrote {dump_name}: {} MB from {} MB in {:.1} s ({:.0} MB/s, {} frames, {} of them zero, {} thread(s)), peak memory {} KiB",
                 summary.output_bytes / 1_000_000,
                 summary.input_bytes / 1_000_000,
                 summary.elapsed.as_secs_f64(),
                 summary.input_bytes as f64 / summary.elapsed.as_secs_f64().max(1e-3) / 1e6,
+                summary.frames,
+                summary.zero_frames,
+                summary.threads,
                 record.peak_memory_kib.unwrap_or(0)
             );
+            // The plain read rate of the same input, after the dump so as
+            // not to delay it: how close the dump came to the read limit.
+            match dumper::stream::measure_read(vmcore, info.vmcore_bytes, READ_RATE_SAMPLE_BYTES) {
+                Ok((bytes, elapsed)) => {
+                    let rate = bytes as f64 / elapsed.as_secs_f64().max(1e-6) / 1e6;
+                    log::info!(
+                        "plain mmap read of {} MB: {rate:.0} MB/s",
+                        bytes / 1_000_000
+                    );
+                    record.read_rate_mb_per_s = Some(rate);
+                    record.read_rate_sample_bytes = Some(bytes);
+                }
+                Err(error) => log::warn!("cannot measure the read rate: {}", error_chain(&error)),
+            }
             Ok(dir.clone())
         }
         Err(error) => {
@@ -398,9 +422,14 @@ fn stream_dump(
 ) -> Result<dumper::stream::StreamSummary, TargetError> {
     let partial = dir.join(format!("{name}.incomplete"));
     let file = create_private_file(&partial)?;
+    let threads = match capture.config.compression_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    };
     let options = StreamOptions {
         level: capture.config.compression_level,
-        ..StreamOptions::default()
+        threads,
+        frame_bytes: None,
     };
     let mut reporter = ProgressReporter::new();
     let (summary, sink) = compress_file(vmcore, vmcore_bytes, FileSink::new(file), &options, |p| {
@@ -688,6 +717,10 @@ mod tests {
         assert_eq!(record["capture_kernel_release"], "6.1.0-test");
         assert_eq!(record["peak_memory_kib"], 1234);
         assert_eq!(record["read_method"], "mmap");
+        // 3 MB in 1 MiB frames, none of them zero.
+        assert_eq!(record["frames"], 3);
+        assert_eq!(record["zero_frames"], 0);
+        assert!(record["read_rate_mb_per_s"].as_f64().unwrap() > 0.0);
         assert!(
             record["dmesg_error"].as_str().unwrap().contains("ELF"),
             "{record}"

@@ -49,6 +49,13 @@ pub struct ResultRecord {
     pub xxh64: Option<u64>,
     pub read_method: Option<&'static str>,
     pub dump_seconds: Option<f64>,
+    pub frames: Option<u64>,
+    pub zero_frames: Option<u64>,
+    pub frame_bytes: Option<u64>,
+    pub threads: Option<usize>,
+    /// Plain mmap read rate of the vmcore, measured after the dump.
+    pub read_rate_mb_per_s: Option<f64>,
+    pub read_rate_sample_bytes: Option<u64>,
     pub capture_seconds: f64,
     pub peak_memory_kib: Option<u64>,
     pub modules_loaded: Vec<String>,
@@ -83,15 +90,21 @@ impl ResultRecord {
         json.number("compression_level", Some(self.compression_level));
         json.string("xxh64", self.xxh64.map(|h| format!("{h:016x}")).as_deref());
         json.string("read_method", self.read_method);
-        json.seconds("dump_seconds", self.dump_seconds);
+        json.decimal("dump_seconds", self.dump_seconds);
         let rate = match (self.dump_seconds, self.status) {
             (Some(secs), Some(Status::Complete)) if secs > 0.0 => {
                 Some(self.vmcore_bytes as f64 / secs / 1e6)
             }
             _ => None,
         };
-        json.seconds("dump_rate_mb_per_s", rate);
-        json.seconds("capture_seconds", Some(self.capture_seconds));
+        json.decimal("dump_rate_mb_per_s", rate);
+        json.decimal("read_rate_mb_per_s", self.read_rate_mb_per_s);
+        json.number("read_rate_sample_bytes", self.read_rate_sample_bytes);
+        json.number("frames", self.frames);
+        json.number("zero_frames", self.zero_frames);
+        json.number("frame_bytes", self.frame_bytes);
+        json.number("threads", self.threads);
+        json.decimal("capture_seconds", Some(self.capture_seconds));
         json.number("peak_memory_kib", self.peak_memory_kib);
         json.strings("modules_loaded", &self.modules_loaded);
         json.strings("modules_failed", &self.modules_failed);
@@ -134,7 +147,7 @@ impl JsonObject {
         }
     }
 
-    fn seconds(&mut self, key: &str, value: Option<f64>) {
+    fn decimal(&mut self, key: &str, value: Option<f64>) {
         self.key(key);
         match value {
             Some(value) if value.is_finite() => {
