@@ -167,12 +167,35 @@ fn start_watchdog(total_secs: u32, action: FinalAction) {
     }
 }
 
-/// Syncs and takes the final action. Never returns: if the kernel refuses,
-/// retry, and as a last resort wait forever rather than exit (PID 1 exiting
-/// panics the kernel, which with `panic=` would reboot anyway, but loudly).
+/// Longest wait for `sync` before the final action: a dead disk or server
+/// can block it forever, and PID 1 must end in the final action regardless.
+const SYNC_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Syncs (within [`SYNC_DEADLINE`]) and takes the final action. Never
+/// returns: if the kernel refuses, retry, and as a last resort wait forever
+/// rather than exit (PID 1 exiting panics the kernel).
 fn finish(system: &dyn System, action: FinalAction) -> ! {
     log::info!("{}", action.as_str());
-    system.sync();
+    let (synced, done) = std::sync::mpsc::channel();
+    let syncer = std::thread::Builder::new()
+        .name("sync".into())
+        .stack_size(64 << 10)
+        .spawn(move || {
+            Linux.sync();
+            let _ = synced.send(());
+        });
+    match syncer {
+        Ok(_) => {
+            if done.recv_timeout(SYNC_DEADLINE).is_err() {
+                log::error!(
+                    "sync did not finish within {} s; going on without it",
+                    SYNC_DEADLINE.as_secs()
+                );
+            }
+        }
+        // Without a thread, sync here: blocking is better than not syncing.
+        Err(_) => system.sync(),
+    }
     loop {
         let errno = system.final_action(action);
         log::error!("{} failed: {errno}; retrying in 10 s", action.as_str());

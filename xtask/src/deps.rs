@@ -48,6 +48,31 @@ pub const QEMU_TEST: &[Package] = &[
         name: "kmod",
         why: "depmod, for the unpacked Debian kernel's modules.dep",
     },
+    Package {
+        name: "crash",
+        why: "crash with the debug vmlinux, to open the dump as a kernel debugger does",
+    },
+    Package {
+        name: "binutils",
+        why: "readelf, for the debug vmlinux's Build-ID and recovered dumps' headers",
+    },
+    Package {
+        name: "diffutils",
+        why: "cmp, to check lifeboat decompress against zstd -d",
+    },
+];
+
+/// What `cargo xtask bench` needs beyond `BUILD` and `QEMU_TEST` (which
+/// bring zstd and makedumpfile, two of the compressors it compares).
+pub const BENCH: &[Package] = &[
+    Package {
+        name: "time",
+        why: "/usr/bin/time, for the peak RSS of each compressor run",
+    },
+    Package {
+        name: "diffutils",
+        why: "cmp, to check that a compressed vmcore decompresses to the input",
+    },
 ];
 
 /// What the unit tests need: they run the real tools whose output our

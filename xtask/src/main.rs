@@ -2,9 +2,11 @@
 //! `.cargo/config.toml`). This file only dispatches; each command lives in
 //! its own module with a `run` function.
 
+mod bench;
 mod ci;
 mod deps;
 mod dist;
+mod fuzz;
 mod qemu_test;
 mod util;
 
@@ -19,7 +21,12 @@ commands:
   qemu-test [--list] [NAME...]
                             crash a QEMU guest and check lifeboat's dump of it;
                             no NAME runs every scenario
+  bench [--quick] [--runs N]
+                            compare lifeboat save with makedumpfile and zstd on
+                            reference vmcores made under QEMU (slow; not in ci)
   deps                      install the Debian packages the builds and tests need
+  fuzz [--list] [--secs N] [TARGET...]
+                            run the fuzz targets (default: all, 600 s each)
   ci                        the whole test suite: fmt, clippy, unit tests, every
                             qemu-test scenario (what .ci/run runs)";
 
@@ -42,10 +49,12 @@ fn run() -> anyhow::Result<()> {
             dist::run()
         }
         Some("qemu-test") => qemu_test::run(&rest),
+        Some("bench") => bench::run(&rest),
         Some("deps") => {
             util::no_arguments("deps", &rest)?;
             deps::run()
         }
+        Some("fuzz") => fuzz::run(&rest),
         Some("ci") => {
             util::no_arguments("ci", &rest)?;
             ci::run()

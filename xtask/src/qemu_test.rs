@@ -6,16 +6,18 @@
 //! `crashme` as /init, which plants known pages, arms the capture kernel with
 //! kexec_file_load and crashes through sysrq; watch the serial console for
 //! each stage under a deadline; then read the dump off the disk image and
-//! check it with stock tools. Everything a run made stays in
-//! `target/qemu-test/<scenario>/`.
+//! check it with stock tools, with crash and the debug kernel, and with
+//! lifeboat's own reading commands. What a run made stays in
+//! `target/qemu-test/<scenario>/`, except large temporary copies.
 
+mod analysis;
 mod checks;
-mod kernel;
-mod scenarios;
-mod vm;
+pub(crate) mod kernel;
+pub(crate) mod scenarios;
+pub(crate) mod vm;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -30,14 +32,12 @@ use crate::deps;
 use crate::dist::{self, Dist};
 use crate::util::{self, target_dir};
 
-/// Size of the test disk; sparse, so it costs only what is written.
-const DISK_BYTES: u64 = 512 << 20;
 /// Label of the test disk. The configs name the disk by UUID; a label other
 /// than lifeboat's default (`LIFEBOAT`) makes sure the UUID is what found it.
 const DISK_LABEL: &str = "crashtest";
 /// kexec_file_load puts `elfcorehdr=` first on the capture kernel's command
 /// line, which the kernel echoes early; no other boot has it.
-const CAPTURE_BOOT: &str = "Kernel command line: elfcorehdr=";
+pub(crate) const CAPTURE_BOOT: &str = "Kernel command line: elfcorehdr=";
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut list = false;
@@ -67,13 +67,22 @@ pub fn run(args: &[String]) -> Result<()> {
     deps::ensure(&[deps::BUILD, deps::QEMU_TEST])?;
     let kernel = kernel::fetch()?;
     println!("kernel: {} ({})", kernel.package, kernel.vmlinuz.display());
+    // Only complete dumps are opened with crash.
+    let vmlinux: Option<PathBuf> = if selected
+        .iter()
+        .any(|scenario| scenario.expect_status == checks::COMPLETE)
+    {
+        Some(kernel::fetch_debug_vmlinux(&kernel)?)
+    } else {
+        None
+    };
     let dist = dist::build()?;
 
     let mut results = Vec::new();
     for scenario in selected {
         println!("\n=== {}", scenario.name);
         let start = Instant::now();
-        let passed = run_scenario(scenario, &dist, &kernel);
+        let passed = run_scenario(scenario, &dist, &kernel, vmlinux.as_deref());
         results.push((scenario.name, passed, start.elapsed()));
     }
 
@@ -108,7 +117,7 @@ fn select(names: &[&str]) -> Result<Vec<&'static Scenario>> {
 }
 
 /// Runs one scenario and prints its report; returns whether it passed.
-fn run_scenario(scenario: &Scenario, dist: &Dist, kernel: &Kernel) -> bool {
+fn run_scenario(scenario: &Scenario, dist: &Dist, kernel: &Kernel, vmlinux: Option<&Path>) -> bool {
     let dir = target_dir().join("qemu-test").join(scenario.name);
     let vm_run = match prepare_and_boot(scenario, dist, kernel, &dir) {
         Ok(vm_run) => vm_run,
@@ -144,6 +153,12 @@ fn run_scenario(scenario: &Scenario, dist: &Dist, kernel: &Kernel) -> bool {
     }
 
     failures.extend(bad_signs(&vm_run.serial));
+    if !scenario.expect_console.is_empty() && !vm_run.serial.contains(scenario.expect_console) {
+        failures.push(format!(
+            "console: lifeboat never printed `{}`",
+            scenario.expect_console
+        ));
+    }
 
     match Planted::parse(&vm_run.serial) {
         Ok(planted) => {
@@ -156,6 +171,8 @@ fn run_scenario(scenario: &Scenario, dist: &Dist, kernel: &Kernel) -> bool {
                 disk: &dir.join("disk.img"),
                 planted: &planted,
                 expect_status: scenario.expect_status,
+                lifeboat: &dist.lifeboat,
+                vmlinux,
             };
             for failure in checks::run(&inputs) {
                 failures.push(format!("{}: {}", failure.check, failure.detail));
@@ -196,7 +213,7 @@ fn markers() -> Vec<Marker> {
 /// Console lines that explain a failure better than a missing marker does:
 /// crashme's own failure, and a panic or an OOM of the capture kernel (the
 /// production kernel's panic is the point of the test).
-fn bad_signs(serial: &str) -> Vec<String> {
+pub(crate) fn bad_signs(serial: &str) -> Vec<String> {
     let mut found: Vec<String> = serial
         .lines()
         .filter(|line| line.contains(crashme::FAILED))
@@ -225,7 +242,7 @@ fn print_timeline(markers: &[Marker], vm_run: &VmRun) {
     println!("  {:7.1}  QEMU exited", vm_run.elapsed.as_secs_f64());
 }
 
-fn print_serial_log(dir: &Path) {
+pub(crate) fn print_serial_log(dir: &Path) {
     let log = dir.join("serial.log");
     match fs::read(&log) {
         Ok(bytes) => {
@@ -250,7 +267,7 @@ fn prepare_and_boot(
     fs::create_dir_all(dir)?;
 
     let disk = dir.join("disk.img");
-    make_disk(&disk, scenario.disk_uuid)?;
+    make_disk(&disk, scenario.disk_uuid, scenario.disk_mib)?;
 
     let config = dir.join("lifeboat.toml");
     fs::write(&config, scenario.config_toml())?;
@@ -307,9 +324,10 @@ fn prepare_and_boot(
     )
 }
 
-fn make_disk(disk: &Path, uuid: &str) -> Result<()> {
+/// Makes the test disk, sparse, so that it costs only what is written.
+fn make_disk(disk: &Path, uuid: &str, mib: u64) -> Result<()> {
     let file = fs::File::create(disk)?;
-    file.set_len(DISK_BYTES)?;
+    file.set_len(mib << 20)?;
     drop(file);
     util::run(
         Command::new("mkfs.ext4")

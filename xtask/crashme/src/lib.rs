@@ -9,6 +9,8 @@
 
 #![deny(unsafe_code)]
 
+pub mod mix;
+
 use std::fmt::Write as _;
 
 /// Size of a page on x86_64, which is the only architecture the VM tests run.
@@ -51,7 +53,7 @@ const RUNS_PER_LINE: usize = 8;
 /// SplitMix64's output function: it turns consecutive integers into
 /// well-mixed, never-repeating 64-bit values, which makes it a good seed for
 /// xorshift (which must not start at zero).
-fn splitmix64(mut value: u64) -> u64 {
+pub(crate) fn splitmix64(mut value: u64) -> u64 {
     value = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
     value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

@@ -5,6 +5,10 @@
 //! as the crash kernel with `kexec_file_load`, then crashes the kernel through
 //! sysrq. Whatever goes wrong, it prints a `crashme: FAILED` line and powers
 //! off, so QEMU exits instead of hanging until the harness's deadline.
+//!
+//! In bench mode (a `/bench-mix` file in the initramfs, see
+//! `crashme::mix`) it fills memory with a realistic mix of pages instead of
+//! planting, for `cargo xtask bench`'s reference vmcores.
 
 #![deny(unsafe_code)]
 
@@ -15,7 +19,9 @@ use std::fmt::Display;
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::os::unix::fs::FileExt as _;
+use std::time::Instant;
 
+use crashme::mix::{self, Kind, Mix, TextGenerator, Xorshift};
 use crashme::{Planted, ARMED, CRASHING, FAILED, PAGE_SIZE, PARAM_PLANT_MIB, PARAM_SEED};
 
 /// Planted memory when the command line does not say.
@@ -101,16 +107,15 @@ fn run() -> Result<(), String> {
         ));
     }
 
-    let n_pages = plant_mib * 1024 * 1024 / PAGE_SIZE;
-    let memory = sys::map_anonymous(n_pages * PAGE_SIZE).step("mmap planted memory")?;
-    for (page_idx, page) in (0u64..).zip(memory.chunks_exact_mut(PAGE_SIZE)) {
-        crashme::fill_page(seed, page_idx, page);
-    }
-    sys::lock(memory).step("mlock planted memory")?;
-    let pfns = read_pfns(memory)?;
-    for line in Planted::from_pfns(seed, &pfns).to_lines() {
-        say(&line);
-    }
+    // Bench mode (`cargo xtask bench`) fills memory with a realistic mix
+    // instead of planting checkable pages.
+    let planted = match read_mix()? {
+        Some(mix) => {
+            fill_mix(&mix)?;
+            None
+        }
+        None => Some(plant(seed, plant_mib)?),
+    };
 
     let capture_cmdline = read_trimmed(CAPTURE_CMDLINE)?;
     let kernel = File::open(CAPTURE_KERNEL).step(&format!("open {CAPTURE_KERNEL}"))?;
@@ -126,8 +131,34 @@ fn run() -> Result<(), String> {
     }
     say(&format!("{ARMED} cmdline=\"{capture_cmdline}\""));
 
-    // The pages must still be where the report says, with their content, at
-    // the moment of the crash.
+    if let Some((memory, pfns)) = planted {
+        check_planted(seed, memory, &pfns)?;
+    }
+
+    say(CRASHING);
+    fs::write("/proc/sysrq-trigger", "c").step("write c to /proc/sysrq-trigger")?;
+    Ok(())
+}
+
+/// Fills `plant_mib` of locked memory with the pattern of `seed` and prints
+/// the report of where its pages are; returns the memory and its frames.
+fn plant(seed: u64, plant_mib: usize) -> Result<(&'static [u8], Vec<u64>), String> {
+    let n_pages = plant_mib * 1024 * 1024 / PAGE_SIZE;
+    let memory = sys::map_anonymous(n_pages * PAGE_SIZE).step("mmap planted memory")?;
+    for (page_idx, page) in (0u64..).zip(memory.chunks_exact_mut(PAGE_SIZE)) {
+        crashme::fill_page(seed, page_idx, page);
+    }
+    sys::lock(memory).step("mlock planted memory")?;
+    let pfns = read_pfns(memory)?;
+    for line in Planted::from_pfns(seed, &pfns).to_lines() {
+        say(&line);
+    }
+    Ok((memory, pfns))
+}
+
+/// The pages must still be where the report says, with their content, at
+/// the moment of the crash.
+fn check_planted(seed: u64, memory: &[u8], pfns: &[u64]) -> Result<(), String> {
     if read_pfns(memory)? != pfns {
         return Err("planted pages moved to other frames after the report".into());
     }
@@ -138,9 +169,71 @@ fn run() -> Result<(), String> {
             return Err(format!("planted page {page_idx} changed in memory"));
         }
     }
+    Ok(())
+}
 
-    say(CRASHING);
-    fs::write("/proc/sysrq-trigger", "c").step("write c to /proc/sysrq-trigger")?;
+/// The bench mix, if the initramfs has one.
+fn read_mix() -> Result<Option<Mix>, String> {
+    match fs::read_to_string(mix::MIX_FILE) {
+        Ok(text) => Mix::parse(&text)
+            .map(Some)
+            .step(&format!("parse {}", mix::MIX_FILE)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(format!("read {}: {error}", mix::MIX_FILE)),
+    }
+}
+
+/// Bench mode: fills locked anonymous memory with `mix`, chunk by chunk.
+/// The memory stays mapped and locked until the crash.
+fn fill_mix(mix: &Mix) -> Result<(), String> {
+    let start = Instant::now();
+    say(&format!(
+        "{} text={} code={} random={} zero={} MiB chunk={} KiB seed={:#x}",
+        mix::MIX_BEGIN,
+        mix.text_mib,
+        mix.code_mib,
+        mix.random_mib,
+        mix.zero_mib,
+        mix.chunk_kib,
+        mix.seed
+    ));
+    let code = File::open(mix::CODE_FILE).step(&format!("open {}", mix::CODE_FILE))?;
+    let code_len = code.metadata().step("stat the code corpus")?.len();
+    if code_len == 0 {
+        return Err(format!("{} is empty", mix::CODE_FILE));
+    }
+    let memory = sys::map_anonymous(mix.total_bytes()).step("mmap the bench mix")?;
+    // Locking first faults every page in, the zero chunks too.
+    sys::lock(memory).step("mlock the bench mix")?;
+    let mut text = TextGenerator::new(mix.seed);
+    let mut random = Xorshift::new(mix.seed);
+    let mut code_offset = 0u64;
+    for (chunk, kind) in memory
+        .chunks_exact_mut(mix.chunk_bytes())
+        .zip(mix.chunk_kinds())
+    {
+        match kind {
+            Kind::Text => text.fill(chunk),
+            Kind::Random => random.fill(chunk),
+            Kind::Zero => {}
+            Kind::Code => {
+                // Walk the corpus in order, wrapping at its end.
+                let mut filled = 0;
+                while filled < chunk.len() {
+                    let n = (chunk.len() - filled).min((code_len - code_offset) as usize);
+                    code.read_exact_at(&mut chunk[filled..filled + n], code_offset)
+                        .step(&format!("read {}", mix::CODE_FILE))?;
+                    filled += n;
+                    code_offset = (code_offset + n as u64) % code_len;
+                }
+            }
+        }
+    }
+    say(&format!(
+        "{} in {:.1} s",
+        mix::MIX_FILLED,
+        start.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The checks of a finished capture, made with tools we did not write:
 //! debugfs reads the disk without mounting it, zstd decompresses, xxhsum
-//! hashes, makedumpfile reads the printk ring. Our own code only compares.
+//! hashes, makedumpfile reads the printk ring, crash opens the dump with the
+//! debug kernel (`analysis.rs`). Our own code only compares.
 
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt as _;
@@ -13,12 +14,13 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::{Endianness, ReadCache};
 
+use super::analysis;
 use crate::util;
 
 /// Where lifeboat's config puts dumps on the target filesystem.
 const CRASH_DIR: &str = "/var/crash";
 /// What must be in the kernel log of a sysrq crash.
-const SYSRQ_LINE: &str = "sysrq: Trigger a crash";
+pub(super) const SYSRQ_LINE: &str = "sysrq: Trigger a crash";
 /// How many differences of one kind a report lists before it only counts.
 const MAX_LISTED: usize = 10;
 
@@ -34,12 +36,75 @@ pub struct Inputs<'a> {
     pub disk: &'a Path,
     pub planted: &'a Planted,
     pub expect_status: &'a str,
+    /// The host CLI, whose reading commands are checked on the dump.
+    pub lifeboat: &'a Path,
+    /// The debug kernel for crash; needed when a complete dump is expected.
+    pub vmlinux: Option<&'a Path>,
 }
+
+/// The status of a dump that holds all of the vmcore: only such dumps get
+/// the checks of `analysis.rs`.
+pub const COMPLETE: &str = "complete";
+/// The expectation of scenarios where no target can take a dump.
+pub const NONE: &str = "none";
 
 /// Runs every check that can run and prints each one that passes; a check
 /// whose input is missing because an earlier one failed is skipped, the
 /// others still run, so one VM run reports as much as it can.
 pub fn run(inputs: &Inputs) -> Vec<Failure> {
+    let mut report = Report::default();
+    if !report.record("e2fsck", fsck(inputs.disk)) {
+        return report.failures;
+    }
+    let mut failures = report.failures;
+    failures.extend(match inputs.expect_status {
+        COMPLETE => check_complete(inputs),
+        NONE => check_no_dump(inputs),
+        _ => check_unfinished(inputs),
+    });
+    failures
+}
+
+/// Checks the filesystem the way the next boot would mount it: e2fsck
+/// replays the journal (debugfs reads the disk as it is, without it: a
+/// dump cut off by the deadline is durable in the journal, which the next
+/// mount replays) and must find nothing to repair.
+fn fsck(disk: &Path) -> Result<String> {
+    let output = Command::new("e2fsck")
+        .args(["-f", "-y"])
+        .arg(disk)
+        .output()
+        .context("cannot run e2fsck (Debian package e2fsprogs)")?;
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let replayed = said.contains("recovering journal");
+    // After an unclean stop (the deadline scenario reboots with the target
+    // mounted), ext4's free-block and free-inode summaries are stale: they
+    // are not journaled, and every fsck recomputes them. Any other repair
+    // is damage.
+    let lines: Vec<&str> = said.lines().collect();
+    let repairs: Vec<&str> = lines
+        .windows(2)
+        .filter(|pair| pair[1].starts_with("Fix? yes"))
+        .map(|pair| pair[0])
+        .filter(|problem| {
+            !(problem.starts_with("Free blocks count wrong")
+                || problem.starts_with("Free inodes count wrong"))
+        })
+        .collect();
+    // Exit 0: clean; 1: repaired, which replaying the journal alone reports.
+    match output.status.code() {
+        Some(0) => Ok("clean".into()),
+        Some(1) if repairs.is_empty() => Ok(if replayed {
+            "clean after replaying the journal".into()
+        } else {
+            "clean but for the free counts".into()
+        }),
+        _ => bail!("e2fsck found damage ({}):\n{said}", output.status),
+    }
+}
+
+fn check_complete(inputs: &Inputs) -> Vec<Failure> {
     let mut report = Report::default();
     let dump = match extract(inputs.dir, inputs.disk) {
         Ok(dump) => dump,
@@ -83,48 +148,188 @@ pub fn run(inputs: &Inputs) -> Vec<Failure> {
             Err(error) => report.fail("xxh64", error),
         }
     }
+    let mut vmcoreinfo = None;
     match check_elf(&vmcore) {
-        Ok(loads) => {
+        Ok(core) => {
             report.ok(
                 "ELF core",
-                format!("ET_CORE, VMCOREINFO, {} PT_LOADs", loads.len()),
+                format!("ET_CORE, VMCOREINFO, {} PT_LOADs", core.loads.len()),
             );
-            match check_planted(&vmcore, &loads, inputs.planted) {
+            match check_planted(&vmcore, &core.loads, inputs.planted) {
                 Ok(()) => report.ok(
                     "planted pages",
                     format!("{} pages intact", inputs.planted.n_pages),
                 ),
                 Err(error) => report.fail("planted pages", error),
             }
+            vmcoreinfo = Some(core.vmcoreinfo);
         }
         Err(error) => report.fail("ELF core", error),
     }
-    match check_dmesg(inputs.dir, &vmcore, &dump.dmesg) {
+    let reference_dmesg = inputs.dir.join("makedumpfile-dmesg.txt");
+    match check_dmesg(&reference_dmesg, &vmcore, &dump.dmesg) {
         Ok(n_records) => report.ok(
             "dmesg",
             format!("{n_records} records, identical to makedumpfile --dump-dmesg"),
         ),
         Err(error) => report.fail("dmesg", error),
     }
+    if inputs.expect_status != COMPLETE {
+        return report.failures;
+    }
+    let Some(vmlinux) = inputs.vmlinux else {
+        report.fail("crash", anyhow::anyhow!("no debug kernel was fetched"));
+        return report.failures;
+    };
+    let json = fs::read_to_string(&dump.json).unwrap_or_default();
+    let context = analysis::Context {
+        dir: inputs.dir,
+        dump: &dump.dump,
+        vmcore: &vmcore,
+        json: &json,
+        vmcoreinfo: vmcoreinfo.as_deref(),
+        reference_dmesg: &reference_dmesg,
+        lifeboat: inputs.lifeboat,
+        vmlinux,
+    };
+    analysis::run(&context, &mut report);
     report.failures
 }
 
+/// A scenario where no target exists: the disk must hold no dump.
+fn check_no_dump(inputs: &Inputs) -> Vec<Failure> {
+    let mut report = Report::default();
+    let result = (|| -> Result<String> {
+        let out = inputs.dir.join("extracted");
+        if out.exists() {
+            fs::remove_dir_all(&out)?;
+        }
+        fs::create_dir_all(&out)?;
+        debugfs(inputs.disk, &format!("rdump {CRASH_DIR} {}", out.display()))?;
+        let crash = out.join("crash");
+        if !crash.is_dir() {
+            return Ok(format!("{CRASH_DIR} is not on the disk, as expected"));
+        }
+        let entries = list(&crash)?;
+        if !entries.is_empty() {
+            bail!("expected no dump, found {CRASH_DIR}: {entries:?}");
+        }
+        Ok(format!("{CRASH_DIR} is empty, as expected"))
+    })();
+    report.record("no dump", result);
+    report.failures
+}
+
+/// A scenario whose dump must not finish (full disk, deadline): the kernel
+/// log was saved first, the dump keeps its `.incomplete` name, the record
+/// says what happened, modes are private, and `lifeboat verify` calls the
+/// dump incomplete.
+fn check_unfinished(inputs: &Inputs) -> Vec<Failure> {
+    let mut report = Report::default();
+    let dump = match extract_unfinished(inputs) {
+        Ok((dump, detail)) => {
+            report.ok("unfinished dump", detail);
+            dump
+        }
+        Err(error) => {
+            report.fail("unfinished dump", error);
+            return report.failures;
+        }
+    };
+    match check_modes(inputs.disk, &dump) {
+        Ok(()) => report.ok("file modes", "directory 0700, files 0600".into()),
+        Err(error) => report.fail("file modes", error),
+    }
+    report.record(
+        "lifeboat verify",
+        analysis::check_verify_unfinished(inputs.lifeboat, &dump.dump),
+    );
+    report.failures
+}
+
+fn extract_unfinished(inputs: &Inputs) -> Result<(Dump, String)> {
+    let out = inputs.dir.join("extracted");
+    if out.exists() {
+        fs::remove_dir_all(&out)?;
+    }
+    fs::create_dir_all(&out)?;
+    debugfs(inputs.disk, &format!("rdump {CRASH_DIR} {}", out.display()))?;
+    let crash = out.join("crash");
+    let entries = list(&crash)?;
+    let [stamp] = entries.as_slice() else {
+        bail!("expected one dump directory in {CRASH_DIR}, found {entries:?}");
+    };
+    let dump_dir = crash.join(stamp);
+    let files = list(&dump_dir)?;
+    let dump = Dump {
+        stamp: stamp.clone(),
+        dmesg: dump_dir.join(format!("dmesg.{stamp}")),
+        dump: dump_dir.join(format!("dump.{stamp}.zst.incomplete")),
+        json: dump_dir.join("lifeboat.json"),
+        files,
+    };
+    if dump_dir.join(format!("dump.{stamp}.zst")).exists() {
+        bail!("the dump was renamed as if complete: {:?}", dump.files);
+    }
+    for path in [&dump.dmesg, &dump.dump, &dump.json] {
+        if !path.is_file() {
+            bail!("{} is missing; found {:?}", path.display(), dump.files);
+        }
+    }
+    let dmesg = fs::read_to_string(&dump.dmesg)?;
+    if !dmesg.contains(SYSRQ_LINE) {
+        bail!("dmesg.{stamp} was saved but lacks `{SYSRQ_LINE}`");
+    }
+    let json = fs::read_to_string(&dump.json)?;
+    let status = json_string(&json, "status").context("no \"status\" string")?;
+    if status != inputs.expect_status {
+        bail!("status is {status:?}, expected {:?}: {json}", inputs.expect_status);
+    }
+    let error = json_string(&json, "error");
+    if status == "incomplete" && error.as_deref().unwrap_or("").is_empty() {
+        bail!("an incomplete dump's record must say why: {json}");
+    }
+    let size = fs::metadata(&dump.dump)?.len();
+    Ok((
+        dump,
+        format!(
+            "dmesg saved, dump.{stamp}.zst.incomplete ({size} bytes), status {status}{}",
+            error.map(|e| format!(", error: {e}")).unwrap_or_default()
+        ),
+    ))
+}
+
+/// The checks' verdicts so far; each is printed as it comes.
 #[derive(Default)]
-struct Report {
+pub(super) struct Report {
     failures: Vec<Failure>,
 }
 
 impl Report {
-    fn ok(&mut self, check: &'static str, detail: String) {
+    pub(super) fn ok(&mut self, check: &'static str, detail: String) {
         println!("  ok  {check}: {detail}");
     }
 
-    fn fail(&mut self, check: &'static str, error: anyhow::Error) {
+    pub(super) fn fail(&mut self, check: &'static str, error: anyhow::Error) {
         println!("  FAIL  {check}");
         self.failures.push(Failure {
             check,
             detail: format!("{error:#}"),
         });
+    }
+
+    /// `ok` or `fail` by the result; returns whether it passed.
+    pub(super) fn record(&mut self, check: &'static str, result: Result<String>) -> bool {
+        match result {
+            Ok(detail) => {
+                self.ok(check, detail);
+                true
+            }
+            Err(error) => {
+                self.fail(check, error);
+                false
+            }
+        }
     }
 }
 
@@ -268,7 +473,7 @@ fn check_json(dump: &Dump, expect_status: &str) -> Result<String> {
 
 /// The value of the first `"key": "value"` in a JSON text. Enough for the
 /// flat, escape-free strings lifeboat.json holds; not a JSON parser.
-fn json_string(text: &str, key: &str) -> Option<String> {
+pub(super) fn json_string(text: &str, key: &str) -> Option<String> {
     let quoted = format!("\"{key}\"");
     let mut rest = text;
     while let Some(position) = rest.find(&quoted) {
@@ -303,6 +508,13 @@ fn check_xxh64(vmcore: &Path, recorded: &str) -> Result<()> {
     Ok(())
 }
 
+/// What the checks use of the vmcore's ELF headers.
+struct Core {
+    loads: Vec<Load>,
+    /// The VMCOREINFO note's text.
+    vmcoreinfo: String,
+}
+
 /// A PT_LOAD: physical memory at `paddr` is in the file at `offset`.
 struct Load {
     paddr: u64,
@@ -312,7 +524,7 @@ struct Load {
 
 /// The dump must be what /proc/vmcore is: an ELF core with a VMCOREINFO note
 /// and the memory in PT_LOADs.
-fn check_elf(vmcore: &Path) -> Result<Vec<Load>> {
+fn check_elf(vmcore: &Path) -> Result<Core> {
     let file = File::open(vmcore)?;
     let data = ReadCache::new(file);
     let header = elf::FileHeader64::<Endianness>::parse(&data)?;
@@ -347,7 +559,7 @@ fn check_elf(vmcore: &Path) -> Result<Vec<Load>> {
     if loads.is_empty() {
         bail!("no PT_LOAD");
     }
-    Ok(loads)
+    Ok(Core { loads, vmcoreinfo })
 }
 
 /// Every page crashme planted must be in the dump, at its physical address,
@@ -407,18 +619,18 @@ fn check_planted(vmcore: &Path, loads: &[Load], planted: &Planted) -> Result<()>
 /// makedumpfile must read the kernel log from our dump, it must show the
 /// crash, and lifeboat's own `dmesg.<stamp>` must say exactly the same.
 /// Returns the number of records.
-fn check_dmesg(dir: &Path, vmcore: &Path, ours: &Path) -> Result<usize> {
-    let reference = dir.join("makedumpfile-dmesg.txt");
+/// makedumpfile's log is left in `reference`.
+fn check_dmesg(reference: &Path, vmcore: &Path, ours: &Path) -> Result<usize> {
     if reference.exists() {
-        fs::remove_file(&reference)?;
+        fs::remove_file(reference)?;
     }
     util::output(
         Command::new("makedumpfile")
             .arg("--dump-dmesg")
             .arg(vmcore)
-            .arg(&reference),
+            .arg(reference),
     )?;
-    let reference = String::from_utf8_lossy(&fs::read(&reference)?).into_owned();
+    let reference = String::from_utf8_lossy(&fs::read(reference)?).into_owned();
     if !reference.contains(SYSRQ_LINE) {
         bail!("makedumpfile's log of the dump has no `{SYSRQ_LINE}`");
     }
@@ -549,7 +761,7 @@ mod tests {
         let (memory, planted) = planted_memory(42);
         let vmcore = dir.join("vmcore");
         fs::write(&vmcore, synthetic_core(0x100 * PAGE_SIZE as u64, &memory)).unwrap();
-        let loads = check_elf(&vmcore).unwrap();
+        let loads = check_elf(&vmcore).unwrap().loads;
         check_planted(&vmcore, &loads, &planted).unwrap();
     }
 
@@ -561,7 +773,7 @@ mod tests {
         memory[..PAGE_SIZE].fill(0);
         let vmcore = dir.join("vmcore");
         fs::write(&vmcore, synthetic_core(0x100 * PAGE_SIZE as u64, &memory)).unwrap();
-        let loads = check_elf(&vmcore).unwrap();
+        let loads = check_elf(&vmcore).unwrap().loads;
         let error = check_planted(&vmcore, &loads, &planted)
             .unwrap_err()
             .to_string();
@@ -571,7 +783,7 @@ mod tests {
         // The same memory one page higher: nothing is where the report says.
         let (memory, planted) = planted_memory(42);
         fs::write(&vmcore, synthetic_core(0x101 * PAGE_SIZE as u64, &memory)).unwrap();
-        let loads = check_elf(&vmcore).unwrap();
+        let loads = check_elf(&vmcore).unwrap().loads;
         let error = check_planted(&vmcore, &loads, &planted)
             .unwrap_err()
             .to_string();
@@ -583,7 +795,7 @@ mod tests {
         // Another seed's pattern does not pass for ours.
         let (memory, _) = planted_memory(43);
         fs::write(&vmcore, synthetic_core(0x100 * PAGE_SIZE as u64, &memory)).unwrap();
-        let loads = check_elf(&vmcore).unwrap();
+        let loads = check_elf(&vmcore).unwrap().loads;
         let error = check_planted(&vmcore, &loads, &planted)
             .unwrap_err()
             .to_string();

@@ -1,9 +1,11 @@
 //! The kernel the test VMs boot: Debian's current cloud kernel, fetched with
-//! apt and unpacked under `target/kernel/<package>/`, once.
+//! apt and unpacked under `target/kernel/<package>/`, once; and its debug
+//! twin, whose vmlinux lets `crash` read the dumps.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 
@@ -16,6 +18,8 @@ const METAPACKAGE: &str = "linux-image-cloud-amd64";
 pub struct Kernel {
     /// The package, e.g. `linux-image-6.1.0-56-cloud-amd64`.
     pub package: String,
+    /// `uname -r` of the kernel, e.g. `6.1.0-56-cloud-amd64`.
+    pub release: String,
     pub vmlinuz: PathBuf,
     /// `lib/modules/<release>`, as on an installed system (with modules.dep).
     pub modules: PathBuf,
@@ -56,6 +60,90 @@ pub fn fetch() -> Result<Kernel> {
     find_unpacked(&package, &unpacked)?.context("the unpacked kernel has no vmlinuz or modules")
 }
 
+/// The debug vmlinux of `kernel` (with DWARF and the same Build-ID), from
+/// `linux-image-<release>-dbg`, fetched once into
+/// `target/kernel/<that package>/usr/lib/debug/boot/vmlinux-<release>`.
+///
+/// The package is 283 MB and unpacks to 1.7 GB, mostly module debug info we
+/// do not need: only the vmlinux (590 MB) is taken out of it, and tar stops
+/// reading the archive once it has it (it is the archive's tenth member),
+/// which also saves most of the decompression. The .deb is deleted after.
+pub fn fetch_debug_vmlinux(kernel: &Kernel) -> Result<PathBuf> {
+    let package = format!("linux-image-{}-dbg", kernel.release);
+    let member = format!("usr/lib/debug/boot/vmlinux-{}", kernel.release);
+    let kernel_dir = target_dir().join("kernel");
+    let unpacked = kernel_dir.join(&package);
+    let vmlinux = unpacked.join(&member);
+    if vmlinux.is_file() {
+        println!("debug kernel: {} (cached)", vmlinux.display());
+        return Ok(vmlinux);
+    }
+
+    println!("fetching {package}");
+    fs::create_dir_all(&kernel_dir)?;
+    let start = Instant::now();
+    util::run(
+        Command::new("apt-get")
+            .args(["download", "-q", &package])
+            .current_dir(&kernel_dir),
+    )?;
+    let downloaded = start.elapsed();
+    let deb = find_deb(&kernel_dir, &package)?;
+    let partial = kernel_dir.join(format!("{package}.partial"));
+    if partial.exists() {
+        fs::remove_dir_all(&partial)?;
+    }
+    fs::create_dir_all(&partial)?;
+    extract_member(&deb, &format!("./{member}"), &partial)?;
+    if !partial.join(&member).is_file() {
+        bail!("{} has no {member}", deb.display());
+    }
+    if unpacked.exists() {
+        fs::remove_dir_all(&unpacked)?;
+    }
+    fs::rename(&partial, &unpacked)?;
+    fs::remove_file(&deb)?;
+    println!(
+        "debug kernel: {} (download {:.1} s, unpack {:.1} s)",
+        vmlinux.display(),
+        downloaded.as_secs_f64(),
+        (start.elapsed() - downloaded).as_secs_f64()
+    );
+    Ok(vmlinux)
+}
+
+/// `dpkg-deb --fsys-tarfile DEB | tar -x --occurrence=1 MEMBER`: tar exits
+/// as soon as it has the member, and dpkg-deb then dies of the broken pipe,
+/// so its status and its complaint about that say nothing unless tar failed.
+fn extract_member(deb: &Path, member: &str, out: &Path) -> Result<()> {
+    let mut dpkg_deb = Command::new("dpkg-deb");
+    dpkg_deb.arg("--fsys-tarfile").arg(deb);
+    let mut dpkg_deb_child = dpkg_deb
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", util::display(&dpkg_deb)))?;
+    let archive = dpkg_deb_child.stdout.take().expect("stdout is piped");
+    let tar_result = util::run(
+        Command::new("tar")
+            .args(["-x", "--occurrence=1", "-C"])
+            .arg(out)
+            .arg(member)
+            .stdin(archive),
+    );
+    // Already gone, or about to go on its next write; either way it must
+    // not outlive us.
+    let _ = dpkg_deb_child.kill();
+    let dpkg_deb_output = dpkg_deb_child.wait_with_output()?;
+    tar_result.with_context(|| {
+        format!(
+            "`{}` said: {}",
+            util::display(&dpkg_deb),
+            String::from_utf8_lossy(&dpkg_deb_output.stderr).trim_end()
+        )
+    })
+}
+
 /// Asks apt which package the metapackage currently depends on, so that the
 /// tests follow Debian's kernel updates without a pinned version.
 fn current_package() -> Result<String> {
@@ -86,6 +174,7 @@ fn find_unpacked(package: &str, dir: &Path) -> Result<Option<Kernel>> {
     }
     Ok(Some(Kernel {
         package: package.to_string(),
+        release,
         vmlinuz,
         modules,
     }))

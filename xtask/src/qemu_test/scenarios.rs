@@ -25,8 +25,15 @@ pub struct Scenario {
     pub plant_mib: u32,
     /// QEMU is killed after this many seconds.
     pub deadline_secs: u64,
-    /// The `status` lifeboat.json must report.
+    /// The `status` lifeboat.json must report: `complete`, `incomplete`
+    /// (the dump failed and said why), `in-progress` (the deadline cut it
+    /// off), or `none` (no dump directory may exist on the disk).
     pub expect_status: &'static str,
+    /// A line lifeboat must print on the console (empty: none), e.g. the
+    /// error a fault scenario provokes.
+    pub expect_console: &'static str,
+    /// Size of the test disk.
+    pub disk_mib: u64,
 }
 
 const DISK_CONFIG: &str = r#"
@@ -37,6 +44,32 @@ device_wait = 30
 [[target]]
 type = "disk"
 device = "UUID={uuid}"
+"#;
+
+/// Two targets: the first names a disk that does not exist.
+const FALLBACK_CONFIG: &str = r#"
+final_action = "reboot"
+modules = ["virtio_pci", "virtio_blk"]
+[deadlines]
+device_wait = 3
+[[target]]
+type = "disk"
+device = "UUID=00000000-dead-4bad-8bad-000000000000"
+[[target]]
+type = "disk"
+device = "UUID={uuid}"
+directory = "/var/crash"
+"#;
+
+/// One target, which does not exist.
+const MISSING_CONFIG: &str = r#"
+final_action = "reboot"
+modules = ["virtio_pci", "virtio_blk"]
+[deadlines]
+device_wait = 3
+[[target]]
+type = "disk"
+device = "LABEL=NOSUCHDISK"
 "#;
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -51,6 +84,8 @@ pub const SCENARIOS: &[Scenario] = &[
         plant_mib: 64,
         deadline_secs: 300,
         expect_status: "complete",
+        expect_console: "",
+        disk_mib: 512,
     },
     // The same capture in the smallest reservation that works: at 70M and
     // below this kernel runs out of memory during its own boot, before
@@ -66,6 +101,75 @@ pub const SCENARIOS: &[Scenario] = &[
         plant_mib: 64,
         deadline_secs: 300,
         expect_status: "complete",
+        expect_console: "",
+        disk_mib: 512,
+    },
+    // The first target never appears; lifeboat must give up on it at the
+    // device deadline and dump to the second.
+    Scenario {
+        name: "fallback-target",
+        memory_mib: 2048,
+        crashkernel: "96M",
+        config: FALLBACK_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e03",
+        capture_cmdline_extra: "",
+        plant_mib: 16,
+        deadline_secs: 300,
+        expect_status: "complete",
+        expect_console: "did not appear within 3 s",
+        disk_mib: 512,
+    },
+    // No target at all: PID 1 must still reboot, after the device deadline,
+    // and say why.
+    Scenario {
+        name: "missing-disk",
+        memory_mib: 2048,
+        crashkernel: "96M",
+        config: MISSING_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e04",
+        capture_cmdline_extra: "",
+        plant_mib: 16,
+        deadline_secs: 300,
+        expect_status: "none",
+        expect_console: "no target took a complete dump",
+        disk_mib: 64,
+    },
+    // The disk is smaller than the (incompressible) planted memory: the dump
+    // fails with ENOSPC, stays `.incomplete`, and lifeboat.json says so.
+    Scenario {
+        name: "disk-full",
+        memory_mib: 2048,
+        crashkernel: "96M",
+        config: DISK_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e05",
+        capture_cmdline_extra: "",
+        plant_mib: 256,
+        deadline_secs: 300,
+        expect_status: "incomplete",
+        expect_console: "No space left on device",
+        disk_mib: 128,
+    },
+    // The whole-capture deadline (from the kernel command line) passes in
+    // the middle of the dump: the watchdog must take the final action and
+    // leave the dump marked incomplete. Level 9 makes the dump slow enough
+    // (minutes under TCG) that the deadline always falls inside it, however
+    // fast or loaded the machine; 12 s leaves room for a slow boot.
+    Scenario {
+        name: "deadline",
+        memory_mib: 2048,
+        crashkernel: "96M",
+        config: DISK_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e06",
+        capture_cmdline_extra: "lifeboat.deadline.total=12 lifeboat.compression_level=9",
+        plant_mib: 256,
+        deadline_secs: 300,
+        expect_status: "in-progress",
+        expect_console: "deadline of 12 s passed while dumping",
+        disk_mib: 512,
     },
 ];
 

@@ -1,0 +1,210 @@
+//! `lifeboat save`: a vmcore to a dump, by the same code PID 1 runs in the
+//! capture kernel, so that a dump saved by kdump-utils with lifeboat as its
+//! core collector is the same as one lifeboat's own capture makes.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use dumper::elf::read_core_headers;
+use dumper::sink::FileSink;
+use dumper::stream::{compress_file, StreamOptions, StreamSummary};
+
+use crate::input::{human, percent};
+use crate::{progress, Exit, EXIT_STATUS};
+
+/// Save a vmcore as a dump, as PID 1 does in the capture kernel.
+///
+/// Reads INPUT (/proc/vmcore in a capture kernel, or any ELF vmcore file)
+/// through read-only mappings and compresses it into a dump in the zstd
+/// seekable format: one frame per chunk of the vmcore (1 MiB, more for
+/// vmcores over 128 GiB), all-zero chunks stored without the compressor,
+/// the seek table last. The dump is written to OUTPUT.incomplete (mode
+/// 0600), made durable, and only then renamed to OUTPUT: a file without
+/// the suffix is always a whole dump. A dump cut short (the machine reset,
+/// the disk filled) is recoverable up to its last whole frame with
+/// `lifeboat decompress --recover`.
+///
+/// Without OUTPUT, or with `-`, the dump goes to standard output, which
+/// must not be a terminal.
+///
+/// It can be the core collector of kdump-utils (Fedora, RHEL, CentOS):
+/// `core_collector lifeboat save` in /etc/kdump.conf. kdump-utils then runs `lifeboat save /proc/vmcore DIR/vmcore-incomplete`
+/// and renames the result to `vmcore` when the exit status is 0 (any other
+/// status counts as a failed dump); for ssh and raw targets it runs
+/// `lifeboat save /proc/vmcore` and sends standard output on. The dump is
+/// not in makedumpfile's format: read it with lifeboat, or `zstd -d` it
+/// back into the ELF vmcore that crash and drgn open.
+///
+/// The summary goes to standard error: sizes, time, rate, frames, and the
+/// XXH64 of the vmcore as `xxhsum -H64` prints it.
+#[derive(clap::Args)]
+#[command(after_long_help = EXIT_STATUS)]
+pub struct Args {
+    /// zstd compression level; negative levels are zstd's fast levels.
+    #[arg(long, short = 'l', default_value_t = 1, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-131_072..=22))]
+    level: i32,
+    /// Compression threads [default: the number of CPUs].
+    #[arg(long, short = 't', value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+    /// Bytes of vmcore per frame, a multiple of 4096 up to 64 MiB: smaller
+    /// frames make a dump cut short lose less, and compress worse
+    /// [default: 1 MiB, or what keeps a dump under 131072 frames].
+    #[arg(long, value_name = "BYTES")]
+    frame_size: Option<u64>,
+    /// The vmcore: /proc/vmcore, or an ELF vmcore file.
+    input: PathBuf,
+    /// Where to write the dump; `-` or nothing for standard output.
+    output: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<Exit> {
+    let input =
+        File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
+    // /proc/vmcore reports its real size in st_size.
+    let size = input
+        .metadata()
+        .with_context(|| format!("cannot stat {}", args.input.display()))?
+        .len();
+    if size == 0 {
+        bail!("{} is empty", args.input.display());
+    }
+    // The save must not depend on the ELF parser (a vmcore of another
+    // architecture, or a slightly odd one, is still worth keeping), so a
+    // failure here is only a warning.
+    if let Err(error) = read_core_headers(&input) {
+        eprintln!(
+            "lifeboat: warning: {} does not look like an x86_64 ELF vmcore ({error}); saving it anyway",
+            args.input.display()
+        );
+    }
+    let threads = match args.threads {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let options = StreamOptions {
+        level: args.level,
+        threads,
+        frame_bytes: args.frame_size,
+    };
+    let (summary, destination) = match args.output.as_deref() {
+        Some(output) if output != Path::new("-") => (
+            save_to_file(&input, size, &options, output)?,
+            output.display().to_string(),
+        ),
+        _ => (
+            save_to_stdout(&input, size, &options)?,
+            "standard output".to_owned(),
+        ),
+    };
+    print_summary(&args.input, &destination, &summary);
+    Ok(Exit::Success)
+}
+
+fn save_to_stdout(input: &File, size: u64, options: &StreamOptions) -> Result<StreamSummary> {
+    let stdout = io::stdout();
+    if stdout.is_terminal() {
+        bail!("refusing to write a dump to a terminal: give OUTPUT or redirect standard output");
+    }
+    let bar = progress::bytes(size, "saving");
+    let out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let (summary, mut out) = compress_file(input, size, out, options, |p| {
+        bar.set_position(p.bytes_done)
+    })
+    .context("cannot save the dump to standard output")?;
+    out.flush()
+        .context("cannot write the dump to standard output")?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// Streams into `<output>.incomplete`, makes it durable, then renames it:
+/// the same steps as PID 1's, so that only whole dumps have the final name.
+fn save_to_file(
+    input: &File,
+    size: u64,
+    options: &StreamOptions,
+    output: &Path,
+) -> Result<StreamSummary> {
+    let partial = partial_path(output)?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let bar = progress::bytes(size, "saving");
+    let (summary, sink) = compress_file(input, size, FileSink::new(file), options, |p| {
+        bar.set_position(p.bytes_done)
+    })
+    .with_context(|| {
+        format!(
+            "saving stopped; what was written is in {} (`lifeboat decompress --recover` reads it)",
+            partial.display()
+        )
+    })?;
+    bar.finish_and_clear();
+    sink.finish()
+        .with_context(|| format!("cannot make {} durable", partial.display()))?;
+    fs::rename(&partial, output).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            partial.display(),
+            output.display()
+        )
+    })?;
+    sync_parent(output)?;
+    Ok(summary)
+}
+
+/// `<output>.incomplete`, beside the output.
+pub fn partial_path(output: &Path) -> Result<PathBuf> {
+    let Some(name) = output.file_name() else {
+        bail!("{} does not name a file", output.display());
+    };
+    let mut partial = OsString::from(name);
+    partial.push(".incomplete");
+    Ok(output.with_file_name(partial))
+}
+
+/// Makes a rename durable: the directory entry lives in the parent.
+pub fn sync_parent(path: &Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("cannot sync directory {}", parent.display()))
+}
+
+fn print_summary(input: &Path, destination: &str, summary: &StreamSummary) {
+    let secs = summary.elapsed.as_secs_f64().max(1e-6);
+    eprintln!(
+        "lifeboat: saved {} ({} bytes, {}) to {destination}: {} bytes ({}, {:.1}%)",
+        input.display(),
+        summary.input_bytes,
+        human(summary.input_bytes),
+        summary.output_bytes,
+        human(summary.output_bytes),
+        percent(summary.output_bytes, summary.input_bytes),
+    );
+    eprintln!(
+        "lifeboat: {:.2} s, {:.0} MB/s; {} frames of {} ({} all zero); {} thread{}; read by {}; xxh64 {:016x}",
+        secs,
+        summary.input_bytes as f64 / secs / 1e6,
+        summary.frames,
+        human(summary.frame_bytes),
+        summary.zero_frames,
+        summary.threads,
+        if summary.threads == 1 { "" } else { "s" },
+        summary.read_method.as_str(),
+        summary.xxh64,
+    );
+}
