@@ -31,7 +31,7 @@ impl Mapping {
                 None,
                 size,
                 ProtFlags::PROT_READ,
-                MapFlags::MAP_PRIVATE,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_POPULATE,
                 file,
                 offset,
             )?
