@@ -8,6 +8,7 @@ mod deps;
 mod dist;
 mod fuzz;
 mod qemu_test;
+mod tidy;
 mod util;
 
 use anyhow::bail;
