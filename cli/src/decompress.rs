@@ -34,7 +34,9 @@ const SPARSE_BLOCK: u64 = 4096;
 /// the middle shrinks (its file and memory sizes both, so that no reader
 /// mistakes the missing memory for zeroes), and the notes (VMCOREINFO,
 /// the CPUs' registers) stay. What was lost is printed: segments, physical
-/// address ranges and bytes.
+/// address ranges and bytes. The exit status is then 0 when a valid
+/// vmcore was written, whole or not, and 3 when nothing could be
+/// recovered (the frames holding the ELF headers are lost).
 #[derive(clap::Args)]
 #[command(after_long_help = EXIT_STATUS)]
 pub struct Args {

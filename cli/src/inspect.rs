@@ -21,8 +21,9 @@ use crate::{Exit, EXIT_STATUS};
 /// the panic message (from the kernel log), the dump's compressed and
 /// decompressed sizes, its frames (those holding only zeroes counted
 /// apart, told by their checksum), the state of its seek table, and
-/// whether it is complete: whether its frames cover the whole vmcore its
-/// ELF headers describe (the end of the last memory segment). Only the
+/// whether it is complete: whether the writer finished it (its seek table
+/// is there) and its frames cover the whole vmcore its ELF headers
+/// describe (up to the end of the last memory segment). Only the
 /// headers and the log are decompressed: `lifeboat verify` checks every
 /// frame.
 ///
@@ -31,14 +32,16 @@ use crate::{Exit, EXIT_STATUS};
 /// The exit status is 0 whenever the dump could be read, complete or not:
 /// scripts that need a whole dump check it with `lifeboat verify`.
 ///
-/// With --json, the same facts as one JSON object: `kernel` (`release`,
-/// `build_id`, `crash_time` in seconds since the epoch, `crash_time_utc`,
-/// `page_size`), `panic`, `log_error`, `vmcore` (`expected_bytes`,
-/// `header_bytes`, `segments`, `memory_bytes`), `elf_error`, `dump`
-/// (`compressed_bytes`, `decompressed_bytes`, `frames`, `zero_frames`,
-/// `data_frames`, `frame_bytes`, `seek_table` one of "consistent",
-/// "missing", "inconsistent", `seek_table_problem`, `damage`),
-/// `intact_percent` and `complete`; a fact that cannot be known is null.
+/// With --json, the same facts as one flat JSON object, named as in the
+/// lifeboat.json record of a capture: `format` ("dump" or "vmcore"),
+/// `kernel_release`, `build_id`, `crash_time` (seconds since the epoch),
+/// `crash_time_utc`, `page_size`, `panic_message`, `log_error`,
+/// `vmcore_bytes` (the size the ELF headers describe), `header_bytes`,
+/// `segments`, `memory_bytes`, `elf_error`; for a dump `dump_bytes`,
+/// `decompressed_bytes`, `frames`, `zero_frames`, `data_frames`,
+/// `frame_bytes`, `seek_table` ("consistent", "missing" or
+/// "inconsistent"), `seek_table_problem`, `damage`; and `intact_percent`
+/// and `complete`. A fact that cannot be known is null.
 #[derive(clap::Args)]
 #[command(after_long_help = EXIT_STATUS)]
 pub struct Args {
@@ -51,19 +54,37 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Exit> {
-    let facts = match input::open(&args.input)? {
+    let mut facts = json!({
+        "path": args.input.display().to_string(),
+        "format": null,
+        "kernel_release": null,
+        "build_id": null,
+        "crash_time": null,
+        "crash_time_utc": null,
+        "page_size": null,
+        "panic_message": null,
+        "log_error": null,
+        "vmcore_bytes": null,
+        "header_bytes": null,
+        "segments": null,
+        "memory_bytes": null,
+        "elf_error": null,
+        "intact_percent": null,
+        "complete": false,
+    });
+    match input::open(&args.input)? {
         Input::Vmcore(file) => {
+            facts["format"] = json!("vmcore");
             let size = file.size();
-            vmcore_facts(file, size, json!(null))
+            add_vmcore_facts(&mut facts, file, size);
         }
         Input::Dump(dump) => {
-            let dump_facts = dump_facts(&dump);
+            facts["format"] = json!("dump");
+            add_dump_facts(&mut facts, &dump);
             let size = dump.decompressed_size();
-            vmcore_facts(*dump, size, dump_facts)
+            add_vmcore_facts(&mut facts, *dump, size);
         }
-    };
-    let mut facts = facts;
-    facts["path"] = json!(args.input.display().to_string());
+    }
     if args.json {
         let mut json = serde_json::to_string_pretty(&facts)?;
         json.push('\n');
@@ -74,7 +95,7 @@ pub fn run(args: Args) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn dump_facts(dump: &Dump<File>) -> Value {
+fn add_dump_facts(facts: &mut Value, dump: &Dump<File>) {
     let frames = dump.frames();
     let zero_frames = dump.zero_frame_count();
     let (table, problem) = match dump.table_status() {
@@ -82,64 +103,48 @@ fn dump_facts(dump: &Dump<File>) -> Value {
         TableStatus::Missing => ("missing", None),
         TableStatus::Inconsistent(problem) => ("inconsistent", Some(problem.to_string())),
     };
-    json!({
-        "compressed_bytes": dump.compressed_size(),
-        "decompressed_bytes": dump.decompressed_size(),
-        "frames": frames.len(),
-        "zero_frames": zero_frames,
-        "data_frames": frames.len() - zero_frames,
-        "frame_bytes": frames.first().map(|f| f.decompressed_size),
-        "seek_table": table,
-        "seek_table_problem": problem,
-        "damage": dump.damage().map(|d| d.to_string()),
-    })
+    facts["dump_bytes"] = json!(dump.compressed_size());
+    facts["decompressed_bytes"] = json!(dump.decompressed_size());
+    facts["frames"] = json!(frames.len());
+    facts["zero_frames"] = json!(zero_frames);
+    facts["data_frames"] = json!(frames.len() - zero_frames);
+    facts["frame_bytes"] = json!(frames.first().map(|f| f.decompressed_size));
+    facts["seek_table"] = json!(table);
+    facts["seek_table_problem"] = json!(problem);
+    facts["damage"] = json!(dump.damage().map(|d| d.to_string()));
 }
 
 /// The facts read from the vmcore, whose reader has `size` intact bytes.
-fn vmcore_facts<R: ReadAt>(reader: R, size: u64, dump: Value) -> Value {
-    let mut facts = json!({
-        "format": if dump.is_null() { "vmcore" } else { "dump" },
-        "dump": dump,
-        "kernel": null,
-        "panic": null,
-        "log_error": null,
-        "vmcore": null,
-        "elf_error": null,
-        "intact_percent": null,
-        "complete": false,
-    });
+fn add_vmcore_facts<R: ReadAt>(facts: &mut Value, reader: R, size: u64) {
     let core = match Vmcore::open(reader) {
         Ok(core) => core,
         Err(error) => {
             facts["elf_error"] = json!(format!("{:#}", anyhow::Error::new(error)));
-            return facts;
+            return;
         }
     };
     let headers = core.headers();
     let expected = expected_size(headers);
-    facts["vmcore"] = json!({
-        "expected_bytes": expected,
-        "header_bytes": headers.header_size,
-        "segments": headers.loads.len(),
-        "memory_bytes": headers.loads.iter().map(|l| l.mem_size).sum::<u64>(),
-    });
+    facts["vmcore_bytes"] = json!(expected);
+    facts["header_bytes"] = json!(headers.header_size);
+    facts["segments"] = json!(headers.loads.len());
+    facts["memory_bytes"] = json!(headers.loads.iter().map(|l| l.mem_size).sum::<u64>());
     facts["intact_percent"] = json!((percent(size.min(expected), expected) * 10.0).round() / 10.0);
-    let damaged = facts["dump"]["damage"].is_string();
-    facts["complete"] = json!(size >= expected && !damaged);
+    // Complete as `verify` has it, short of decompressing: the writer
+    // finished (its seek table is there) and the frames cover the vmcore.
+    let finished = facts["format"] == "vmcore" || facts["seek_table"] == "consistent";
+    facts["complete"] = json!(finished && size >= expected);
     if let Some(info) = core.vmcoreinfo() {
-        facts["kernel"] = json!({
-            "release": info.os_release(),
-            "build_id": info.build_id(),
-            "crash_time": info.crash_time(),
-            "crash_time_utc": info.crash_time().map(utc),
-            "page_size": info.page_size(),
-        });
+        facts["kernel_release"] = json!(info.os_release());
+        facts["build_id"] = json!(info.build_id());
+        facts["crash_time"] = json!(info.crash_time());
+        facts["crash_time_utc"] = json!(info.crash_time().map(utc));
+        facts["page_size"] = json!(info.page_size());
     }
     match read_log(&core) {
-        Ok(records) => facts["panic"] = json!(panic_message(&records)),
+        Ok(records) => facts["panic_message"] = json!(panic_message(&records)),
         Err(error) => facts["log_error"] = json!(format!("{:#}", anyhow::Error::new(error))),
     }
-    facts
 }
 
 fn print_text(facts: &Value) -> Result<()> {
@@ -151,49 +156,43 @@ fn print_text(facts: &Value) -> Result<()> {
         if is_dump { "dump" } else { "vmcore file" },
         text(&facts["path"]).unwrap_or_default(),
     );
-    let kernel = &facts["kernel"];
     let unknown = || "unknown".to_owned();
-    line("kernel", text(&kernel["release"]).unwrap_or_else(unknown));
     line(
-        "build id",
-        text(&kernel["build_id"]).unwrap_or_else(unknown),
+        "kernel",
+        text(&facts["kernel_release"]).unwrap_or_else(unknown),
     );
+    line("build id", text(&facts["build_id"]).unwrap_or_else(unknown));
     line(
         "crashed at",
-        match (
-            text(&kernel["crash_time_utc"]),
-            kernel["crash_time"].as_u64(),
-        ) {
+        match (text(&facts["crash_time_utc"]), facts["crash_time"].as_u64()) {
             (Some(utc), Some(secs)) => format!("{utc} ({secs})"),
             _ => unknown(),
         },
     );
-    match (text(&facts["panic"]), text(&facts["log_error"])) {
+    match (text(&facts["panic_message"]), text(&facts["log_error"])) {
         (Some(panic), _) => line("panic", panic),
         (None, Some(error)) => line("panic", format!("unknown: {error}")),
         (None, None) => line("panic", "none in the log".to_owned()),
     }
-    let vmcore = &facts["vmcore"];
-    let expected = vmcore["expected_bytes"].as_u64();
+    let expected = facts["vmcore_bytes"].as_u64();
     if let Some(expected) = expected {
         line(
             "vmcore",
             format!(
                 "{expected} bytes ({}): headers {} bytes, {} memory segments, {} of memory",
                 human(expected),
-                vmcore["header_bytes"],
-                vmcore["segments"],
-                human(vmcore["memory_bytes"].as_u64().unwrap_or(0)),
+                facts["header_bytes"],
+                facts["segments"],
+                human(facts["memory_bytes"].as_u64().unwrap_or(0)),
             ),
         );
     }
     if let Some(error) = text(&facts["elf_error"]) {
         line("ELF headers", format!("unreadable: {error}"));
     }
-    let dump = &facts["dump"];
     if is_dump {
-        let compressed = dump["compressed_bytes"].as_u64().unwrap_or(0);
-        let decompressed = dump["decompressed_bytes"].as_u64().unwrap_or(0);
+        let compressed = facts["dump_bytes"].as_u64().unwrap_or(0);
+        let decompressed = facts["decompressed_bytes"].as_u64().unwrap_or(0);
         let ratio = expected.map_or(String::new(), |e| {
             format!(", {:.1}% of the vmcore", percent(compressed, e))
         });
@@ -205,26 +204,26 @@ fn print_text(facts: &Value) -> Result<()> {
             "decompressed",
             format!("{decompressed} bytes ({})", human(decompressed)),
         );
-        let frame_size = dump["frame_bytes"]
+        let frame_size = facts["frame_bytes"]
             .as_u64()
             .map_or(String::new(), |b| format!(", the first of {}", human(b)));
         line(
             "frames",
             format!(
                 "{} ({} all zero, {} with data){frame_size}",
-                dump["frames"], dump["zero_frames"], dump["data_frames"]
+                facts["frames"], facts["zero_frames"], facts["data_frames"]
             ),
         );
         let table = match (
-            dump["seek_table"].as_str(),
-            text(&dump["seek_table_problem"]),
+            facts["seek_table"].as_str(),
+            text(&facts["seek_table_problem"]),
         ) {
             (Some("consistent"), _) => "present and consistent".to_owned(),
             (_, Some(problem)) => format!("ignored: {problem}"),
             _ => "missing".to_owned(),
         };
         line("seek table", table);
-        if let Some(damage) = text(&dump["damage"]) {
+        if let Some(damage) = text(&facts["damage"]) {
             line("damage", damage);
         }
     }
@@ -235,6 +234,9 @@ fn print_text(facts: &Value) -> Result<()> {
             "yes".to_owned()
         } else {
             match facts["intact_percent"].as_f64() {
+                Some(percent) if percent >= 100.0 => {
+                    "no: the seek table is missing, but the frames hold the whole vmcore".to_owned()
+                }
                 Some(percent) => format!("no: {percent:.1}% of the vmcore is intact"),
                 None => "no".to_owned(),
             }
@@ -242,7 +244,6 @@ fn print_text(facts: &Value) -> Result<()> {
     );
     out.print()
 }
-
 /// Seconds since the epoch as an ISO 8601 UTC time, e.g.
 /// "2026-11-27T19:44:03Z"; the date from Howard Hinnant's days-to-civil
 /// algorithm.

@@ -15,12 +15,14 @@ use crate::{progress, Exit, EXIT_STATUS};
 /// seek table's, then reads the ELF headers of the vmcore the frames form
 /// and checks that the frames cover every memory segment they describe.
 ///
-/// Exits with 0 when the dump is whole. On a dump cut short or corrupt,
-/// says how much of it is intact (bytes, frames, and share of the vmcore)
-/// and exits with 3; `lifeboat decompress --recover` turns the intact
-/// part into a valid vmcore. A dump without a seek table whose frames
-/// cover the whole vmcore (written by an older lifeboat, by `zstd`, or cut
-/// inside the table) passes, with a note.
+/// Exits with 0 when the dump is whole: every frame checks out, the
+/// frames cover the vmcore, and the seek table the writer puts last is
+/// there. Otherwise says what is wrong and how much is intact (bytes,
+/// frames, and share of the vmcore) and exits with 3. A dump cut short
+/// keeps its frames up to the cut, and `lifeboat decompress --recover`
+/// turns them into a valid vmcore; a dump missing only its seek table
+/// (cut inside it, or written by `zstd` or an older lifeboat) still holds
+/// the whole vmcore, which `lifeboat decompress` writes out as it is.
 #[derive(clap::Args)]
 #[command(after_long_help = EXIT_STATUS)]
 pub struct Args {
@@ -97,17 +99,19 @@ pub fn run(args: Args) -> Result<Exit> {
             ),
         );
     }
-    if whole {
-        if !dump.is_complete() {
-            out.line(
-                "note",
-                format!(
-                    "seek table {}: written by an older lifeboat or by zstd, or cut inside \
-                     the table; the vmcore is whole",
-                    describe_table(&dump)
-                ),
-            );
-        }
+    if whole && !dump.is_complete() {
+        out.line(
+            "result",
+            format!(
+                "the dump was not finished (seek table {}: cut short, or written by zstd or \
+                 an older lifeboat), but its frames hold the whole vmcore: `lifeboat \
+                 decompress` writes it out",
+                describe_table(&dump)
+            ),
+        );
+        out.print()?;
+        Ok(Exit::Incomplete)
+    } else if whole {
         out.line(
             "result",
             "the dump is whole: every frame checks out and covers the vmcore",
@@ -119,7 +123,7 @@ pub fn run(args: Args) -> Result<Exit> {
             "result",
             format!(
                 "the dump is incomplete or corrupt; recover the intact part with \
-             `lifeboat decompress --recover {} -o VMCORE`",
+                 `lifeboat decompress --recover {} -o VMCORE`",
                 args.input.display()
             ),
         );

@@ -2,7 +2,9 @@
 //! wall time, output size and peak RSS.
 //!
 //! The peak RSS is the child's `ru_maxrss`, which `/usr/bin/time -f %M`
-//! reads from wait4(2) (xtask has no libc binding of its own). Wall time is
+//! reads from wait4(2) (xtask has no libc binding of its own), with the
+//! child's CPU time (`%U`, `%S`): CPU time over wall time shows whether a
+//! run had its cores to itself on a busy machine. Wall time is
 //! measured from the start of the `time` process (its own fork and exec add
 //! well under a millisecond) until the output is durable: `lifeboat save`
 //! syncs its output before it exits, as a capture must, so the others'
@@ -24,6 +26,8 @@ pub struct Sample {
     pub wall: Duration,
     pub output_bytes: u64,
     pub max_rss_kib: u64,
+    /// User plus system time of the child.
+    pub cpu: Duration,
 }
 
 /// The runs of one tool on one vmcore.
@@ -34,11 +38,14 @@ pub struct Measured {
     pub error: Option<String>,
 }
 
-impl Measured {
-    pub fn min_wall(&self) -> Option<Duration> {
-        self.samples.iter().map(|sample| sample.wall).min()
+impl Sample {
+    /// CPU time over wall time: 100% is one core busy all along.
+    pub fn cpu_percent(&self) -> f64 {
+        100.0 * self.cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
     }
+}
 
+impl Measured {
     pub fn max_wall(&self) -> Option<Duration> {
         self.samples.iter().map(|sample| sample.wall).max()
     }
@@ -51,6 +58,11 @@ impl Measured {
     /// The highest peak of the runs: the memory a capture must budget for.
     pub fn max_rss_kib(&self) -> Option<u64> {
         self.samples.iter().map(|sample| sample.max_rss_kib).max()
+    }
+
+    /// The fastest run.
+    pub fn best(&self) -> Option<&Sample> {
+        self.samples.iter().min_by_key(|sample| sample.wall)
     }
 }
 
@@ -85,9 +97,10 @@ pub fn run(vmcore: &Vmcore, found: &Found, runs: usize, out_dir: &Path) -> Vec<M
             match run_once(&entry.tool, found, vmcore, out_dir, verify) {
                 Ok(sample) => {
                     println!(
-                        "  round {}/{runs}  {label:width$}  {:7.3} s  {:9.1} MB  {:6.1} MiB{}",
+                        "  round {}/{runs}  {label:width$}  {:7.3} s  {:4.0}% CPU  {:9.1} MB  {:6.1} MiB{}",
                         round + 1,
                         sample.wall.as_secs_f64(),
+                        sample.cpu_percent(),
                         sample.output_bytes as f64 / 1e6,
                         sample.max_rss_kib as f64 / 1024.0,
                         if verify { "  (round trip checked)" } else { "" }
@@ -123,7 +136,7 @@ fn run_once(
     let (program, args) = tool.argv(&found.lifeboat, &vmcore.path, &output);
     let mut command = Command::new("/usr/bin/time");
     command
-        .args(["-f", "%M", "-o"])
+        .args(["-f", "%M %U %S", "-o"])
         .arg(&time_report)
         .arg(&program)
         .args(&args)
@@ -155,7 +168,7 @@ fn run_once(
     let wall = start.elapsed();
     let report = fs::read_to_string(&time_report)
         .with_context(|| format!("cannot read {}", time_report.display()))?;
-    let max_rss_kib = parse_time_report(&report)?;
+    let (max_rss_kib, cpu) = parse_time_report(&report)?;
     let output_bytes = fs::metadata(&output)
         .with_context(|| format!("{} wrote no {}", tool.slug(), output.display()))?
         .len();
@@ -167,6 +180,7 @@ fn run_once(
         wall,
         output_bytes,
         max_rss_kib,
+        cpu,
     })
 }
 
@@ -197,13 +211,21 @@ fn remove_if_present(path: &Path) -> Result<()> {
     }
 }
 
-/// The `%M` figure (KiB): the last line of the report, since `time` puts a
-/// "Command exited with non-zero status" line before it when the child
-/// fails.
-fn parse_time_report(report: &str) -> Result<u64> {
+/// `%M %U %S`: peak RSS in KiB, and user and system seconds, from the
+/// last line of the report (`time` puts a "Command exited with non-zero
+/// status" line before it when the child fails).
+fn parse_time_report(report: &str) -> Result<(u64, Duration)> {
+    let parse = |line: &str| -> Option<(u64, Duration)> {
+        let mut fields = line.split_whitespace();
+        let rss = fields.next()?.parse().ok()?;
+        let user: f64 = fields.next()?.parse().ok()?;
+        let system: f64 = fields.next()?.parse().ok()?;
+        Some((rss, Duration::try_from_secs_f64(user + system).ok()?))
+    };
     let last = report.lines().rev().find(|line| !line.trim().is_empty());
-    last.and_then(|line| line.trim().parse().ok())
-        .with_context(|| format!("/usr/bin/time reported {report:?}, not a size in KiB"))
+    last.and_then(parse).with_context(|| {
+        format!("/usr/bin/time reported {report:?}, not `KiB user-seconds system-seconds`")
+    })
 }
 
 fn last_lines(text: &str, n: usize) -> String {
@@ -217,12 +239,18 @@ mod tests {
 
     #[test]
     fn the_rss_is_the_last_line_of_times_report() {
-        assert_eq!(parse_time_report("17004\n").unwrap(), 17004);
         assert_eq!(
-            parse_time_report("Command exited with non-zero status 1\n3120\n").unwrap(),
+            parse_time_report("17004 2.50 0.25\n").unwrap(),
+            (17004, Duration::from_millis(2750))
+        );
+        assert_eq!(
+            parse_time_report("Command exited with non-zero status 1\n3120 0.00 0.01\n")
+                .unwrap()
+                .0,
             3120
         );
         assert!(parse_time_report("").is_err());
+        assert!(parse_time_report("17004\n").is_err());
     }
 
     #[test]
@@ -231,13 +259,14 @@ mod tests {
             wall: Duration::from_secs(secs),
             output_bytes: 10,
             max_rss_kib: rss,
+            cpu: Duration::from_secs(1),
         };
         let measured = Measured {
             tool: Tool::Zstd1,
             samples: vec![sample(3, 100), sample(2, 300), sample(4, 200)],
             error: None,
         };
-        assert_eq!(measured.min_wall(), Some(Duration::from_secs(2)));
+        assert_eq!(measured.best().unwrap().wall, Duration::from_secs(2));
         assert_eq!(measured.max_wall(), Some(Duration::from_secs(4)));
         assert_eq!(measured.max_rss_kib(), Some(300));
     }
