@@ -66,7 +66,10 @@ mod tests {
                 }
             }
         }
-        assert!(missing.is_empty(), "unsafe blocks without `// SAFETY:`: {missing:#?}");
+        assert!(
+            missing.is_empty(),
+            "unsafe blocks without `// SAFETY:`: {missing:#?}"
+        );
     }
 
     #[test]

@@ -283,7 +283,10 @@ fn extract_unfinished(inputs: &Inputs) -> Result<(Dump, String)> {
     let json = fs::read_to_string(&dump.json)?;
     let status = json_string(&json, "status").context("no \"status\" string")?;
     if status != inputs.expect_status {
-        bail!("status is {status:?}, expected {:?}: {json}", inputs.expect_status);
+        bail!(
+            "status is {status:?}, expected {:?}: {json}",
+            inputs.expect_status
+        );
     }
     let error = json_string(&json, "error");
     if status == "incomplete" && error.as_deref().unwrap_or("").is_empty() {
