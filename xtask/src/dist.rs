@@ -120,8 +120,14 @@ fn home_dir() -> Option<PathBuf> {
 fn install(from: &Path, to: &Path) -> Result<()> {
     let dir = to.parent().expect("install paths have a parent");
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    fs::copy(from, to)
-        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    // Copy beside it, then rename over it: overwriting a binary that is
+    // running (a benchmark, another test) fails with ETXTBSY, replacing its
+    // directory entry does not.
+    let partial = to.with_extension("partial");
+    fs::copy(from, &partial)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), partial.display()))?;
+    fs::rename(&partial, to)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), to.display()))?;
     Ok(())
 }
 
