@@ -21,7 +21,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use xxhash_rust::xxh64::Xxh64;
@@ -311,8 +311,24 @@ impl<'a> Source<'a> {
         f(buffer)
     }
 
-    fn chunk_count(&self) -> u64 {
-        self.size.div_ceil(self.frame_bytes)
+    /// `len` bytes at `offset` as a window that can be shared by threads:
+    /// mapped, or read into a buffer (taken from `spare`, to reuse its
+    /// allocation when the input cannot be mapped).
+    fn window(&self, offset: u64, len: usize, spare: &mut Vec<u8>) -> Result<Window, StreamError> {
+        if self.method == ReadMethod::Mmap {
+            let mapping =
+                Mapping::new(self.file, offset, len).map_err(|errno| StreamError::Read {
+                    offset,
+                    source: errno.into(),
+                })?;
+            return Ok(Window::Mapped(mapping));
+        }
+        let mut buffer = std::mem::take(spare);
+        buffer.resize(len, 0);
+        self.file
+            .read_exact_at(&mut buffer, offset)
+            .map_err(|source| StreamError::Read { offset, source })?;
+        Ok(Window::Read(buffer))
     }
 }
 
@@ -406,10 +422,40 @@ enum Compressed {
     Data(Vec<u8>, u64),
 }
 
-/// Compresses frames on `threads` threads; this thread hashes the input in
-/// order and writes the frames in order. Thread `k` takes chunks `k`,
-/// `k + threads`, …, and may run one frame ahead of the writer: memory is
-/// bounded by two compressed frames per thread.
+/// A frame's worth of work for a compression thread: a range of a window
+/// mapped (or read) once by the writer thread and shared.
+struct Job {
+    window: Arc<Window>,
+    start: usize,
+    len: usize,
+    offset: u64,
+}
+
+/// One window of the input, shared by the threads compressing its frames.
+enum Window {
+    Mapped(Mapping),
+    Read(Vec<u8>),
+}
+
+impl Window {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Window::Mapped(mapping) => mapping.as_slice(),
+            Window::Read(buffer) => buffer,
+        }
+    }
+}
+
+/// Compresses frames on `threads` threads while this thread maps the
+/// input, hashes it in order and writes the frames in order.
+///
+/// Only this thread maps and unmaps, in windows of one frame per thread:
+/// threads mapping small pieces each would serialise on the address-space
+/// lock and on TLB shootdowns. Frame `i` goes to thread `i % threads`,
+/// whose results come back in the order it got them, so reading each
+/// thread's results in turn restores the order. At most two frames per
+/// thread are in flight: memory is bounded by the window plus two
+/// compressed frames and one compressor per thread.
 fn compress_parallel<W: Write>(
     source: &Source,
     level: i32,
@@ -418,35 +464,33 @@ fn compress_parallel<W: Write>(
     hasher: &mut Xxh64,
     report: &mut impl FnMut(u64),
 ) -> Result<(), StreamError> {
-    let chunks = source.chunk_count();
     let frame_bytes = source.frame_bytes;
+    let window_bytes = frame_bytes * threads as u64;
+    let max_in_flight = 2 * threads as u64;
     std::thread::scope(|scope| {
-        let mut receivers = Vec::with_capacity(threads);
+        let mut jobs = Vec::with_capacity(threads);
+        let mut results = Vec::with_capacity(threads);
         for index in 0..threads {
-            let (sender, receiver) = mpsc::sync_channel::<Result<Compressed, StreamError>>(1);
-            receivers.push(receiver);
+            let (job_sender, job_receiver) = mpsc::channel::<Job>();
+            let (result_sender, result_receiver) =
+                mpsc::channel::<Result<Compressed, StreamError>>();
+            jobs.push(job_sender);
+            results.push(result_receiver);
             let worker = move || {
                 let mut compressor = Compressor::new(level);
-                let mut buffer = Vec::new();
-                let mut chunk = index as u64;
-                while chunk < chunks {
-                    let offset = chunk * frame_bytes;
-                    let len = frame_bytes.min(source.size - offset) as usize;
-                    let result = source.with_range(offset, len, &mut buffer, |bytes| {
-                        if is_zero(bytes) {
-                            Ok(Compressed::Zero(len as u64))
-                        } else {
-                            compressor
-                                .compress_frame(bytes, offset)
-                                .map(|frame| Compressed::Data(frame, len as u64))
-                        }
-                    });
-                    let failed = result.is_err();
+                for job in job_receiver {
+                    let bytes = &job.window.bytes()[job.start..job.start + job.len];
+                    let result = if is_zero(bytes) {
+                        Ok(Compressed::Zero(job.len as u64))
+                    } else {
+                        compressor
+                            .compress_frame(bytes, job.offset)
+                            .map(|frame| Compressed::Data(frame, job.len as u64))
+                    };
                     // The writer has given up when the channel is closed.
-                    if sender.send(result).is_err() || failed {
+                    if result_sender.send(result).is_err() {
                         return;
                     }
-                    chunk += threads as u64;
                 }
             };
             std::thread::Builder::new()
@@ -454,30 +498,61 @@ fn compress_parallel<W: Write>(
                 .spawn_scoped(scope, worker)
                 .map_err(|source| StreamError::Thread { index, source })?;
         }
-        let mut chunk = 0u64;
-        source.for_each_window(|offset, window| {
-            hasher.update(window);
-            for _ in 0..window.len().div_ceil(frame_bytes as usize) {
-                let receiver = &receivers[(chunk % threads as u64) as usize];
-                let compressed = receiver.recv().map_err(|_| StreamError::Thread {
-                    index: (chunk % threads as u64) as usize,
-                    source: io::Error::other("compression thread stopped"),
-                })??;
-                match compressed {
-                    Compressed::Zero(len) => writer.zero_frame(len)?,
-                    Compressed::Data(frame, len) => {
-                        let start = writer.written;
-                        writer.write(&frame)?;
-                        writer.frame_written(start, len);
-                    }
+        let thread_of = |chunk: u64| (chunk % threads as u64) as usize;
+        let mut sent = 0u64;
+        let mut written = 0u64;
+        let write_next = |writer: &mut DumpWriter<W>, written: &mut u64| {
+            let index = thread_of(*written);
+            let compressed = results[index].recv().map_err(|_| StreamError::Thread {
+                index,
+                source: io::Error::other("compression thread stopped"),
+            })??;
+            match compressed {
+                Compressed::Zero(len) => writer.zero_frame(len)?,
+                Compressed::Data(frame, len) => {
+                    let start = writer.written;
+                    writer.write(&frame)?;
+                    writer.frame_written(start, len);
                 }
-                chunk += 1;
             }
-            report(offset + window.len() as u64);
-            Ok(())
-        })
-        // Dropping the receivers on error stops the threads at their next
-        // send; the scope then waits for them.
+            *written += 1;
+            Ok::<(), StreamError>(())
+        };
+        let mut offset = 0u64;
+        let mut buffer = Vec::new();
+        while offset < source.size {
+            let len = window_bytes.min(source.size - offset) as usize;
+            let window = Arc::new(source.window(offset, len, &mut buffer)?);
+            let mut start = 0usize;
+            while start < len {
+                let frame_len = (frame_bytes as usize).min(len - start);
+                while sent - written >= max_in_flight {
+                    write_next(writer, &mut written)?;
+                }
+                let job = Job {
+                    window: Arc::clone(&window),
+                    start,
+                    len: frame_len,
+                    offset: offset + start as u64,
+                };
+                let index = thread_of(sent);
+                jobs[index].send(job).map_err(|_| StreamError::Thread {
+                    index,
+                    source: io::Error::other("compression thread stopped"),
+                })?;
+                sent += 1;
+                start += frame_len;
+            }
+            // Hashing here overlaps with the threads compressing.
+            hasher.update(window.bytes());
+            offset += len as u64;
+            report(offset);
+        }
+        while written < sent {
+            write_next(writer, &mut written)?;
+        }
+        // Dropping the job senders ends the threads; the scope waits.
+        Ok(())
     })
 }
 

@@ -46,6 +46,14 @@ impl Mapping {
     }
 }
 
+// SAFETY: the mapping is read-only and private: nothing can change the
+// bytes behind it while it lives, so sharing `&Mapping` (and the slices it
+// hands out) between threads, or moving it to another thread that unmaps
+// it, is as safe as doing so with a `Box<[u8]>`.
+unsafe impl Send for Mapping {}
+// SAFETY: see `Send` above: only shared, immutable access is ever given out.
+unsafe impl Sync for Mapping {}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `address`/`len` describe exactly the mapping made in
