@@ -491,15 +491,22 @@ fn check_recovered(context: &Context, cut: &Cut, recovered: &Path) -> Result<Str
     }
     let mut prefix = String::new();
     if let Some(intact_bytes) = cut.intact_bytes {
+        // Recovery rewrites the program headers in place (missing memory
+        // leaves the PT_LOADs); every byte after them must be the vmcore's.
+        let headers_end = program_headers_end(context.vmcore)?;
         util::output(
             Command::new("cmp")
+                .arg("-i")
+                .arg(headers_end.to_string())
                 .arg("-n")
-                .arg(intact_bytes.to_string())
+                .arg(intact_bytes.saturating_sub(headers_end).to_string())
                 .arg(recovered)
                 .arg(context.vmcore),
         )
         .context("the intact part differs from zstd -d of the whole dump")?;
-        prefix = format!(", first {intact_bytes} bytes identical to zstd -d");
+        prefix = format!(
+            ", bytes {headers_end}..{intact_bytes} (all after the program headers) identical to zstd -d"
+        );
     }
     let mut dmesg = lifeboat(context, "dmesg")?;
     dmesg.arg(recovered);
@@ -512,6 +519,19 @@ fn check_recovered(context: &Context, cut: &Cut, recovered: &Path) -> Result<Str
         "exit 0, {size} bytes, readelf: {n_loads} PT_LOADs{prefix}; its log (lifeboat dmesg) \
          identical to makedumpfile's of the whole dump"
     ))
+}
+
+/// Where the ELF program header table of `core` ends: e_phoff + e_phnum *
+/// e_phentsize, from the ELF64 header.
+fn program_headers_end(core: &Path) -> Result<u64> {
+    let mut header = [0u8; 64];
+    File::open(core)
+        .and_then(|file| file.read_exact_at(&mut header, 0))
+        .with_context(|| format!("cannot read the ELF header of {}", core.display()))?;
+    let phoff = u64::from_le_bytes(header[32..40].try_into().expect("8 bytes"));
+    let phentsize = u64::from(u16::from_le_bytes([header[54], header[55]]));
+    let phnum = u64::from(u16::from_le_bytes([header[56], header[57]]));
+    Ok(phoff + phentsize * phnum)
 }
 
 /// A zstd frame of the dump: where it is, and what its header says it
