@@ -207,7 +207,7 @@ pub fn print_targets(found: &Found, results: &[(Vmcore, Vec<Measured>)]) {
             Some(_) => figures(measured, tool),
         };
         let default = lifeboat(&default_1);
-        // Without a level option, or when -3 is the default, the default is
+        // Without a level option, or when the fast level is the default, the default is
         // also the fast level.
         let (fast_name, fast) = match &found.save {
             Some(save) if save.has_level && save.default_level != Some(FAST_LEVEL) => {

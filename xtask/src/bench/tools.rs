@@ -8,8 +8,10 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result};
 
-/// lifeboat's fast level, compared with makedumpfile -l (zstd's `--fast=3`).
-pub const FAST_LEVEL: i32 = -3;
+/// lifeboat's fast level, compared with makedumpfile -l (zstd's `--fast=7`).
+/// Measured on vmcore-2g on a quiet machine: -3 is smaller than -l (556 MB
+/// against 606) but 20% slower; -7 is both smaller (599 MB) and faster.
+pub const FAST_LEVEL: i32 = -7;
 /// A slower, smaller lifeboat level, for the table.
 pub const HIGH_LEVEL: i32 = 3;
 
@@ -340,7 +342,7 @@ mod tests {
             labels,
             [
                 "lifeboat save default (level 1), 1 thread",
-                "lifeboat save level -3, 1 thread",
+                "lifeboat save level -7, 1 thread",
                 "lifeboat save level 3, 1 thread",
                 "lifeboat save default (level 1), 2 threads",
             ]
