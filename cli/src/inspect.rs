@@ -138,7 +138,7 @@ fn add_vmcore_facts<R: ReadAt>(facts: &mut Value, reader: R, size: u64) {
         facts["kernel_release"] = json!(info.os_release());
         facts["build_id"] = json!(info.build_id());
         facts["crash_time"] = json!(info.crash_time());
-        facts["crash_time_utc"] = json!(info.crash_time().map(utc));
+        facts["crash_time_utc"] = json!(info.crash_time().map(dumper::time::rfc3339));
         facts["page_size"] = json!(info.page_size());
     }
     match read_log(&core) {
@@ -243,46 +243,4 @@ fn print_text(facts: &Value) -> Result<()> {
         },
     );
     out.print()
-}
-/// Seconds since the epoch as an ISO 8601 UTC time, e.g.
-/// "2026-11-27T19:44:03Z"; the date from Howard Hinnant's days-to-civil
-/// algorithm.
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rest = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn utc_times() {
-        let cases = [
-            (0, "1970-01-01T00:00:00Z"),
-            (951_782_400, "2000-02-29T00:00:00Z"),
-            (1_700_000_000, "2023-11-14T22:13:20Z"),
-            (4_107_542_399, "2100-02-28T23:59:59Z"),
-            (4_107_542_400, "2100-03-01T00:00:00Z"),
-        ];
-        for (secs, expected) in cases {
-            assert_eq!(utc(secs), expected, "{secs}");
-        }
-    }
 }

@@ -13,5 +13,6 @@ pub mod seekable;
 pub mod sink;
 pub mod stream;
 mod sys;
+pub mod time;
 pub mod vmcore;
 pub mod vmcoreinfo;

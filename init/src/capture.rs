@@ -173,7 +173,7 @@ pub fn run(env: &Environment, capture: &Capture) -> bool {
         vmcore_bytes / 1_000_000,
         info.kernel_release.as_deref().unwrap_or("unknown"),
         info.crash_time
-            .map(crate::time::rfc3339)
+            .map(dumper::time::rfc3339)
             .unwrap_or_else(|| "at an unknown time".to_owned())
     );
     match (&info.panic_message, info.dmesg_records, &info.dmesg_error) {
@@ -322,7 +322,7 @@ fn write_dump(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     });
-    let (dir, stamp) = create_stamped_dir(base, &crate::time::dump_stamp(crash_time))?;
+    let (dir, stamp) = create_stamped_dir(base, &dumper::time::dump_stamp(crash_time))?;
     let dump_name = format!("dump.{stamp}.zst");
     let mut record = ResultRecord {
         lifeboat_version: capture.version.to_owned(),

@@ -12,7 +12,6 @@ mod early;
 mod logger;
 mod record;
 mod system;
-mod time;
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -73,7 +73,7 @@ impl ResultRecord {
         json.number("crash_time", self.crash_time);
         json.string(
             "crash_time_utc",
-            self.crash_time.map(crate::time::rfc3339).as_deref(),
+            self.crash_time.map(dumper::time::rfc3339).as_deref(),
         );
         json.string("panic_message", self.panic_message.as_deref());
         json.string(

@@ -200,13 +200,7 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
 fn check_no_dump(inputs: &Inputs) -> Vec<Failure> {
     let mut report = Report::default();
     let result = (|| -> Result<String> {
-        let out = inputs.dir.join("extracted");
-        if out.exists() {
-            fs::remove_dir_all(&out)?;
-        }
-        fs::create_dir_all(&out)?;
-        debugfs(inputs.disk, &format!("rdump {CRASH_DIR} {}", out.display()))?;
-        let crash = out.join("crash");
+        let crash = copy_crash_dir(inputs.dir, inputs.disk)?;
         if !crash.is_dir() {
             return Ok(format!("{CRASH_DIR} is not on the disk, as expected"));
         }
@@ -248,13 +242,7 @@ fn check_unfinished(inputs: &Inputs) -> Vec<Failure> {
 }
 
 fn extract_unfinished(inputs: &Inputs) -> Result<(Dump, String)> {
-    let out = inputs.dir.join("extracted");
-    if out.exists() {
-        fs::remove_dir_all(&out)?;
-    }
-    fs::create_dir_all(&out)?;
-    debugfs(inputs.disk, &format!("rdump {CRASH_DIR} {}", out.display()))?;
-    let crash = out.join("crash");
+    let crash = copy_crash_dir(inputs.dir, inputs.disk)?;
     let entries = list(&crash)?;
     let [stamp] = entries.as_slice() else {
         bail!("expected one dump directory in {CRASH_DIR}, found {entries:?}");
@@ -346,14 +334,21 @@ struct Dump {
     files: Vec<String>,
 }
 
-fn extract(dir: &Path, disk: &Path) -> Result<Dump> {
+/// Copies `/var/crash` off the (unmounted) disk into `<dir>/extracted/`
+/// and returns where it went; the path does not exist when the disk has
+/// no `/var/crash`.
+fn copy_crash_dir(dir: &Path, disk: &Path) -> Result<PathBuf> {
     let out = dir.join("extracted");
     if out.exists() {
         fs::remove_dir_all(&out)?;
     }
     fs::create_dir_all(&out)?;
     debugfs(disk, &format!("rdump {CRASH_DIR} {}", out.display()))?;
-    let crash = out.join("crash");
+    Ok(out.join("crash"))
+}
+
+fn extract(dir: &Path, disk: &Path) -> Result<Dump> {
+    let crash = copy_crash_dir(dir, disk)?;
     if !crash.is_dir() {
         bail!("{CRASH_DIR} is not on the disk");
     }

@@ -1,5 +1,6 @@
 //! Calendar dates from Unix time, without a time-zone database: the capture
-//! kernel has none, and dump names are in UTC.
+//! kernel has none, and dump names and crash times are in UTC. Shared by
+//! PID 1 (dump directory names, the result record) and the host command.
 
 /// Year, month, day, hour, minute, second (UTC) of `epoch_secs`.
 pub fn utc_fields(epoch_secs: u64) -> (i64, u32, u32, u32, u32, u32) {
@@ -55,6 +56,8 @@ mod tests {
             (1_709_251_199, "202402292359", "2024-02-29T23:59:59Z"),
             (1_798_416_000, "202612280000", "2026-12-28T00:00:00Z"),
             (4_102_444_800, "210001010000", "2100-01-01T00:00:00Z"),
+            (4_107_542_399, "210002282359", "2100-02-28T23:59:59Z"),
+            (4_107_542_400, "210003010000", "2100-03-01T00:00:00Z"),
         ];
         for (secs, stamp, text) in cases {
             assert_eq!(dump_stamp(*secs), *stamp, "{secs}");
