@@ -267,7 +267,7 @@ fn prepare_and_boot(
     fs::create_dir_all(dir)?;
 
     let disk = dir.join("disk.img");
-    make_disk(&disk, scenario.disk_uuid, scenario.disk_mib)?;
+    make_disk(&disk, scenario.disk_uuid, DISK_LABEL, scenario.disk_mib)?;
 
     let config = dir.join("lifeboat.toml");
     fs::write(&config, scenario.config_toml())?;
@@ -301,37 +301,64 @@ fn prepare_and_boot(
         crashme::PARAM_SEED,
         scenario.seed()
     );
-    let mut qemu = Command::new("qemu-system-x86_64");
-    // TCG only: KVM guests hang on these machines (FACTS.md).
-    qemu.args(["-machine", "q35", "-cpu", "max", "-smp", "1"])
-        .args(["-m", &scenario.memory_mib.to_string()])
-        .args(["-nographic", "-monitor", "none", "-serial", "stdio"])
-        .args(["-nic", "none", "-no-reboot"])
-        .arg("-kernel")
-        .arg(&kernel.vmlinuz)
-        .arg("-initrd")
-        .arg(&production_image)
-        .args(["-append", &cmdline])
-        .arg("-drive")
-        .arg(format!("file={},format=raw,if=virtio", disk.display()));
-    fs::write(dir.join("qemu-command.txt"), util::display(&qemu) + "\n")?;
-    println!("booting: {}", util::display(&qemu));
-    vm::run(
-        qemu,
-        &dir.join("serial.log"),
+    boot(
+        &BootSpec {
+            memory_mib: scenario.memory_mib,
+            kernel,
+            initrd: &production_image,
+            cmdline: &cmdline,
+            disk: &disk,
+            dir,
+        },
         &markers(),
         Duration::from_secs(scenario.deadline_secs),
     )
 }
 
-/// Makes the test disk, sparse, so that it costs only what is written.
-fn make_disk(disk: &Path, uuid: &str, mib: u64) -> Result<()> {
+/// What a production VM boots: the Debian kernel with crashme's initramfs
+/// and one virtio disk.
+pub(crate) struct BootSpec<'a> {
+    pub memory_mib: u32,
+    pub kernel: &'a Kernel,
+    pub initrd: &'a Path,
+    pub cmdline: &'a str,
+    pub disk: &'a Path,
+    /// Where `qemu-command.txt` and `serial.log` go.
+    pub dir: &'a Path,
+}
+
+/// Boots the VM under TCG and watches its console for `markers` until it
+/// exits or `deadline` passes; the command goes to `qemu-command.txt`.
+pub(crate) fn boot(spec: &BootSpec, markers: &[Marker], deadline: Duration) -> Result<VmRun> {
+    let mut qemu = Command::new("qemu-system-x86_64");
+    // TCG only: KVM guests hang on these machines (FACTS.md).
+    qemu.args(["-machine", "q35", "-cpu", "max", "-smp", "1"])
+        .args(["-m", &spec.memory_mib.to_string()])
+        .args(["-nographic", "-monitor", "none", "-serial", "stdio"])
+        .args(["-nic", "none", "-no-reboot"])
+        .arg("-kernel")
+        .arg(&spec.kernel.vmlinuz)
+        .arg("-initrd")
+        .arg(spec.initrd)
+        .args(["-append", spec.cmdline])
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", spec.disk.display()));
+    fs::write(
+        spec.dir.join("qemu-command.txt"),
+        util::display(&qemu) + "\n",
+    )?;
+    println!("booting: {}", util::display(&qemu));
+    vm::run(qemu, &spec.dir.join("serial.log"), markers, deadline)
+}
+
+/// Makes an ext4 test disk, sparse, so that it costs only what is written.
+pub(crate) fn make_disk(disk: &Path, uuid: &str, label: &str, mib: u64) -> Result<()> {
     let file = fs::File::create(disk)?;
     file.set_len(mib << 20)?;
     drop(file);
     util::run(
         Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-U", uuid, "-L", DISK_LABEL])
+            .args(["-q", "-F", "-U", uuid, "-L", label])
             .arg(disk),
     )
 }

@@ -31,7 +31,7 @@ use object::Endianness;
 use crate::dist::Dist;
 use crate::qemu_test::kernel::Kernel;
 use crate::qemu_test::scenarios::CAPTURE_CMDLINE_BASE;
-use crate::qemu_test::vm::{self, Marker, Outcome};
+use crate::qemu_test::vm::{Marker, Outcome};
 use crate::qemu_test::{self, CAPTURE_BOOT};
 use crate::util::{self, target_dir};
 
@@ -183,35 +183,19 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
     write_production_image(&production_image, dist, kernel, &capture_image, code)?;
 
     let disk = dir.join("disk.img");
-    let file = File::create(&disk)?;
-    file.set_len(spec.disk_mib << 20)?;
-    drop(file);
-    util::run(
-        Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-U", DISK_UUID, "-L", DISK_LABEL])
-            .arg(&disk),
-    )?;
+    qemu_test::make_disk(&disk, DISK_UUID, DISK_LABEL, spec.disk_mib)?;
 
     let cmdline = format!("console=ttyS0 crashkernel={CRASHKERNEL} panic=-1");
-    let mut qemu = Command::new("qemu-system-x86_64");
-    // TCG only: KVM guests hang on these machines (FACTS.md).
-    qemu.args(["-machine", "q35", "-cpu", "max", "-smp", "1"])
-        .args(["-m", &spec.memory_mib.to_string()])
-        .args(["-nographic", "-monitor", "none", "-serial", "stdio"])
-        .args(["-nic", "none", "-no-reboot"])
-        .arg("-kernel")
-        .arg(&kernel.vmlinuz)
-        .arg("-initrd")
-        .arg(&production_image)
-        .args(["-append", &cmdline])
-        .arg("-drive")
-        .arg(format!("file={},format=raw,if=virtio", disk.display()));
-    fs::write(dir.join("qemu-command.txt"), util::display(&qemu) + "\n")?;
-    println!("booting: {}", util::display(&qemu));
     let markers = markers();
-    let vm_run = vm::run(
-        qemu,
-        &dir.join("serial.log"),
+    let vm_run = qemu_test::boot(
+        &qemu_test::BootSpec {
+            memory_mib: spec.memory_mib,
+            kernel,
+            initrd: &production_image,
+            cmdline: &cmdline,
+            disk: &disk,
+            dir: &dir,
+        },
         &markers,
         Duration::from_secs(spec.deadline_secs),
     )?;
