@@ -16,3 +16,4 @@ mod sys;
 pub mod time;
 pub mod vmcore;
 pub mod vmcoreinfo;
+pub mod xxh64;

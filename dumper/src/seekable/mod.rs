@@ -130,14 +130,8 @@ pub fn zero_frame(len: u64, checksum: u32) -> Vec<u8> {
 
 /// The low 32 bits of XXH64 (seed 0) of `len` zero bytes.
 pub fn zero_checksum(len: u64) -> u32 {
-    let zeros = [0u8; 64 << 10];
-    let mut hasher = xxhash_rust::xxh64::Xxh64::new(0);
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        hasher.update(&zeros[..n]);
-        left -= n as u64;
-    }
+    let mut hasher = crate::xxh64::Xxh64::new(0);
+    hasher.update_zeros(len);
     hasher.digest() as u32
 }
 

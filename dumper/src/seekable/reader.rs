@@ -26,8 +26,8 @@ use std::fmt;
 use std::io;
 use std::sync::Mutex;
 
+use crate::xxh64::Xxh64;
 use thiserror::Error;
-use xxhash_rust::xxh64::Xxh64;
 use zstd::zstd_safe::{self, DCtx, InBuffer, OutBuffer, ResetDirective};
 
 use super::{
