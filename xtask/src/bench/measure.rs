@@ -130,7 +130,8 @@ fn run_once(
     let output = out_dir.join(tool.slug());
     let time_report = out_dir.join("time.txt");
     let stderr_path = out_dir.join("stderr.txt");
-    for path in [&output, &time_report] {
+    let extra_outputs = tool.extra_outputs(&output);
+    for path in [&output, &time_report].into_iter().chain(&extra_outputs) {
         remove_if_present(path)?;
     }
     let (program, args) = tool.argv(&found.lifeboat, &vmcore.path, &output);
@@ -175,7 +176,9 @@ fn run_once(
     if verify {
         check_round_trip(&output, &vmcore.path)?;
     }
-    remove_if_present(&output)?;
+    for path in std::iter::once(&output).chain(&extra_outputs) {
+        remove_if_present(path)?;
+    }
     Ok(Sample {
         wall,
         output_bytes,

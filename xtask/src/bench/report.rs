@@ -264,6 +264,29 @@ pub fn print_targets(found: &Found, results: &[(Vmcore, Vec<Measured>)]) {
                 why,
             ),
         });
+        // Two one-thread runs at once show what the two cores give when
+        // nothing is shared but the machine (memory bandwidth, a hypervisor
+        // that runs both vCPUs on one physical core): the speedup the
+        // threads could reach here.
+        if let (Ok(one), Ok(two)) = (&default, &two_threads) {
+            let speedup = one.secs / two.secs;
+            lines.push(match figures(measured, &Tool::LifeboatPair) {
+                Ok(pair) => {
+                    let ceiling = 2.0 * one.secs / pair.secs;
+                    Line {
+                        what: "machine: 2 one-thread runs at once".into(),
+                        figure: format!(
+                            "{ceiling:.2}× ({:.3} s for both); 2 threads get {:.0}% of it",
+                            pair.secs,
+                            100.0 * speedup / ceiling
+                        ),
+                        target: String::new(),
+                        verdict: Verdict::Info,
+                    }
+                }
+                Err(why) => not_measured("machine: 2 one-thread runs at once", "", &why),
+            });
+        }
         let rss_what = "default, 1 thread: peak RSS";
         let rss_target = format!("≤ {TARGET_RSS_MIB} MiB");
         lines.push(match &default {

@@ -23,6 +23,11 @@ pub enum Tool {
         level: Option<i32>,
         threads: Option<usize>,
     },
+    /// Two runs of `lifeboat save --threads=1` at its default level, at the
+    /// same time on the same input: how far this machine's two cores go in
+    /// parallel, the ceiling for the 2-thread speedup. Both write a dump;
+    /// the second goes to the output path with `.second` added.
+    LifeboatPair,
     /// `makedumpfile -d 0` with one compression flag: `l`, `c` or `z`.
     Makedumpfile { flag: char },
     /// `zstd -1 -T1`, on the whole file.
@@ -68,6 +73,7 @@ impl Tool {
                     None => format!("lifeboat save {level}"),
                 }
             }
+            Tool::LifeboatPair => "2 × lifeboat save default, 1 thread, at once".to_string(),
             Tool::Makedumpfile { flag } => format!("makedumpfile -d 0 -{flag}"),
             Tool::Zstd1 => "zstd -1 -T1".to_string(),
         }
@@ -81,13 +87,24 @@ impl Tool {
                 level.map_or("default".to_string(), |level| level.to_string()),
                 threads.unwrap_or(0)
             ),
+            Tool::LifeboatPair => "lifeboat-pair".to_string(),
             Tool::Makedumpfile { flag } => format!("makedumpfile-{flag}"),
             Tool::Zstd1 => "zstd-1".to_string(),
         }
     }
 
+    /// Whether the tool writes a lifeboat dump, whose round trip the bench
+    /// checks once.
     pub fn is_lifeboat(&self) -> bool {
         matches!(self, Tool::Lifeboat { .. })
+    }
+
+    /// Files the tool writes besides `output`.
+    pub fn extra_outputs(&self, output: &Path) -> Vec<PathBuf> {
+        match self {
+            Tool::LifeboatPair => vec![second_output(output)],
+            _ => Vec::new(),
+        }
     }
 
     /// The program and its arguments to compress `input` to `output`; when
@@ -107,6 +124,20 @@ impl Tool {
                 args.push(input.into());
                 args.push(output.into());
                 lifeboat.to_path_buf()
+            }
+            Tool::LifeboatPair => {
+                // Both runs must succeed; the shell's status says so.
+                let script = r#""$0" save --threads=1 "$1" "$2" & first=$!
+"$0" save --threads=1 "$1" "$3"; second=$?
+wait "$first" && exit "$second""#;
+                for arg in ["-c", script] {
+                    args.push(arg.into());
+                }
+                args.push(lifeboat.into());
+                args.push(input.into());
+                args.push(output.into());
+                args.push(second_output(output).into());
+                PathBuf::from("sh")
             }
             Tool::Makedumpfile { flag } => {
                 // Message level 4: errors only, no progress indicator.
@@ -131,6 +162,12 @@ impl Tool {
     pub fn writes_stdout(&self) -> bool {
         matches!(self, Tool::Zstd1)
     }
+}
+
+fn second_output(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".second");
+    PathBuf::from(name)
 }
 
 fn plural(n: usize) -> &'static str {
@@ -198,7 +235,8 @@ pub fn detect(lifeboat: &Path) -> Result<Found> {
 }
 
 /// The lifeboat runs: the default level, the fast and a higher level, one
-/// thread each, and the default with two threads.
+/// thread each, and the default with two threads, and two one-thread runs
+/// at once for the machine's ceiling.
 fn lifeboat_tools(save: &SaveHelp) -> Vec<Tool> {
     let threads = |n: usize| save.has_threads.then_some(n);
     let mut tools = vec![Tool::Lifeboat {
@@ -220,6 +258,7 @@ fn lifeboat_tools(save: &SaveHelp) -> Vec<Tool> {
             level: None,
             threads: Some(2),
         });
+        tools.push(Tool::LifeboatPair);
     }
     tools
 }
@@ -345,6 +384,7 @@ mod tests {
                 "lifeboat save level -7, 1 thread",
                 "lifeboat save level 3, 1 thread",
                 "lifeboat save default (level 1), 2 threads",
+                "2 × lifeboat save default, 1 thread, at once",
             ]
         );
         let bare = SaveHelp {
