@@ -171,6 +171,7 @@ fn run_scenario(scenario: &Scenario, dist: &Dist, kernel: &Kernel, vmlinux: Opti
                 disk: &dir.join("disk.img"),
                 planted: &planted,
                 expect_status: scenario.expect_status,
+                expect_threads: scenario.cpus,
                 lifeboat: &dist.lifeboat,
                 vmlinux,
             };
@@ -304,6 +305,7 @@ fn prepare_and_boot(
     boot(
         &BootSpec {
             memory_mib: scenario.memory_mib,
+            cpus: scenario.cpus,
             kernel,
             initrd: &production_image,
             cmdline: &cmdline,
@@ -319,6 +321,7 @@ fn prepare_and_boot(
 /// and one virtio disk.
 pub(crate) struct BootSpec<'a> {
     pub memory_mib: u32,
+    pub cpus: u32,
     pub kernel: &'a Kernel,
     pub initrd: &'a Path,
     pub cmdline: &'a str,
@@ -332,7 +335,8 @@ pub(crate) struct BootSpec<'a> {
 pub(crate) fn boot(spec: &BootSpec, markers: &[Marker], deadline: Duration) -> Result<VmRun> {
     let mut qemu = Command::new("qemu-system-x86_64");
     // TCG only: KVM guests hang on these machines (FACTS.md).
-    qemu.args(["-machine", "q35", "-cpu", "max", "-smp", "1"])
+    qemu.args(["-machine", "q35", "-cpu", "max"])
+        .args(["-smp", &spec.cpus.to_string()])
         .args(["-m", &spec.memory_mib.to_string()])
         .args(["-nographic", "-monitor", "none", "-serial", "stdio"])
         .args(["-nic", "none", "-no-reboot"])

@@ -190,6 +190,7 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
     let vm_run = qemu_test::boot(
         &qemu_test::BootSpec {
             memory_mib: spec.memory_mib,
+            cpus: 1,
             kernel,
             initrd: &production_image,
             cmdline: &cmdline,
@@ -303,7 +304,7 @@ fn write_production_image(
     archive.add_file(
         "/capture-cmdline",
         0o644,
-        format!("{CAPTURE_CMDLINE_BASE}\n").into_bytes(),
+        format!("{CAPTURE_CMDLINE_BASE} nr_cpus=1\n").into_bytes(),
     )?;
     archive.add_file(mix::MIX_FILE, 0o644, MIX.to_text().into_bytes())?;
     archive.add_file(mix::CODE_FILE, 0o644, code)?;

@@ -36,6 +36,8 @@ pub struct Inputs<'a> {
     pub disk: &'a Path,
     pub planted: &'a Planted,
     pub expect_status: &'a str,
+    /// The compression threads lifeboat.json must report: one per CPU.
+    pub expect_threads: u32,
     /// The host CLI, whose reading commands are checked on the dump.
     pub lifeboat: &'a Path,
     /// The debug kernel for crash; needed when a complete dump is expected.
@@ -121,11 +123,14 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
         Ok(()) => report.ok("file modes", "directory 0700, files 0600".into()),
         Err(error) => report.fail("file modes", error),
     }
-    let xxh64 = match check_json(&dump, inputs.expect_status) {
+    let xxh64 = match check_json(&dump, inputs.expect_status, inputs.expect_threads) {
         Ok(xxh64) => {
             report.ok(
                 "lifeboat.json",
-                format!("status {}, xxh64 {xxh64}", inputs.expect_status),
+                format!(
+                    "status {}, {} thread(s), xxh64 {xxh64}",
+                    inputs.expect_status, inputs.expect_threads
+                ),
             );
             Some(xxh64)
         }
@@ -455,12 +460,17 @@ fn inode_mode(disk: &Path, path: &str) -> Result<u32> {
     u32::from_str_radix(mode, 8).with_context(|| format!("bad mode `{mode}` of {path}"))
 }
 
-/// Checks the status and returns the recorded xxh64 of the vmcore.
-fn check_json(dump: &Dump, expect_status: &str) -> Result<String> {
+/// Checks the status and the thread count, and returns the recorded xxh64
+/// of the vmcore.
+fn check_json(dump: &Dump, expect_status: &str, expect_threads: u32) -> Result<String> {
     let text = fs::read_to_string(&dump.json)?;
     let status = json_string(&text, "status").context("no \"status\" string")?;
     if status != expect_status {
         bail!("status is {status:?}, expected {expect_status:?}: {text}");
+    }
+    let threads = json_number(&text, "threads").context("no \"threads\" number")?;
+    if threads != u64::from(expect_threads) {
+        bail!("{threads} compression threads, expected {expect_threads} (one per CPU): {text}");
     }
     let xxh64 = json_string(&text, "xxh64").context("no \"xxh64\" string")?;
     if xxh64.len() != 16 || !xxh64.bytes().all(|byte| byte.is_ascii_hexdigit()) {
@@ -481,6 +491,25 @@ pub(super) fn json_string(text: &str, key: &str) -> Option<String> {
         };
         let value = after_colon.trim_start().strip_prefix('"')?;
         return value.find('"').map(|end| value[..end].to_string());
+    }
+    None
+}
+
+/// The value of the first `"key": number` in a JSON text, like
+/// [`json_string`].
+pub(super) fn json_number(text: &str, key: &str) -> Option<u64> {
+    let quoted = format!("\"{key}\"");
+    let mut rest = text;
+    while let Some(position) = rest.find(&quoted) {
+        rest = &rest[position + quoted.len()..];
+        let Some(after_colon) = rest.trim_start().strip_prefix(':') else {
+            continue;
+        };
+        let value = after_colon.trim_start();
+        let end = value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len());
+        return value[..end].parse().ok();
     }
     None
 }
@@ -831,6 +860,11 @@ mod tests {
             Some("00ff00ff00ff00ff")
         );
         assert_eq!(json_string(text, "missing"), None);
+        let text = r#"{ "status": "complete", "threads" : 2, "frames": 1992 }"#;
+        assert_eq!(json_number(text, "threads"), Some(2));
+        assert_eq!(json_number(text, "frames"), Some(1992));
+        assert_eq!(json_number(text, "status"), None);
+        assert_eq!(json_number(text, "missing"), None);
     }
 
     #[test]

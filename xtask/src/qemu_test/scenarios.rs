@@ -1,10 +1,10 @@
 //! The crash scenarios, as data: one row per VM run.
 
-/// Every scenario's capture kernel command line starts with this. irqpoll
-/// and reset_devices let drivers cope with devices the crashed kernel left
-/// mid-operation; one CPU is all a capture needs and saves memory; `panic=-1`
-/// reboots at once if the capture kernel itself panics, which ends QEMU.
-pub const CAPTURE_CMDLINE_BASE: &str = "console=ttyS0 irqpoll nr_cpus=1 reset_devices panic=-1";
+/// Every scenario's capture kernel command line starts with this, and
+/// `nr_cpus=` follows. irqpoll and reset_devices let drivers cope with
+/// devices the crashed kernel left mid-operation; `panic=-1` reboots at
+/// once if the capture kernel itself panics, which ends QEMU.
+pub const CAPTURE_CMDLINE_BASE: &str = "console=ttyS0 irqpoll reset_devices panic=-1";
 
 pub struct Scenario {
     pub name: &'static str,
@@ -12,6 +12,9 @@ pub struct Scenario {
     pub memory_mib: u32,
     /// `crashkernel=` of the production kernel: the capture kernel's memory.
     pub crashkernel: &'static str,
+    /// CPUs of the VM, and `nr_cpus=` of the capture kernel: lifeboat
+    /// compresses on this many threads.
+    pub cpus: u32,
     /// lifeboat.toml for `lifeboat image`; `{uuid}` is replaced by
     /// `disk_uuid`.
     pub config: &'static str,
@@ -77,6 +80,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "disk-ext4",
         memory_mib: 2048,
         crashkernel: "96M",
+        cpus: 1,
         config: DISK_CONFIG,
         image_args: &[],
         disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e01",
@@ -94,9 +98,27 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "disk-ext4-72m",
         memory_mib: 2048,
         crashkernel: "72M",
+        cpus: 1,
         config: DISK_CONFIG,
         image_args: &[],
         disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e02",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+        expect_console: "",
+        disk_mib: 512,
+    },
+    // A capture kernel with two CPUs compresses on two threads (the
+    // default, `compression_threads = 0`, is one per CPU).
+    Scenario {
+        name: "disk-ext4-2cpus",
+        memory_mib: 2048,
+        crashkernel: "96M",
+        cpus: 2,
+        config: DISK_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e07",
         capture_cmdline_extra: "",
         plant_mib: 64,
         deadline_secs: 300,
@@ -110,6 +132,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "fallback-target",
         memory_mib: 2048,
         crashkernel: "96M",
+        cpus: 1,
         config: FALLBACK_CONFIG,
         image_args: &[],
         disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e03",
@@ -126,6 +149,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "missing-disk",
         memory_mib: 2048,
         crashkernel: "96M",
+        cpus: 1,
         config: MISSING_CONFIG,
         image_args: &[],
         disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e04",
@@ -142,6 +166,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "disk-full",
         memory_mib: 2048,
         crashkernel: "96M",
+        cpus: 1,
         config: DISK_CONFIG,
         image_args: &[],
         disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e05",
@@ -161,6 +186,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "deadline",
         memory_mib: 2048,
         crashkernel: "96M",
+        cpus: 1,
         config: DISK_CONFIG,
         image_args: &[],
         disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e06",
@@ -179,7 +205,9 @@ impl Scenario {
     }
 
     pub fn capture_cmdline(&self) -> String {
-        let mut cmdline = CAPTURE_CMDLINE_BASE.to_string();
+        // One CPU is all a capture needs and saves memory; more compress
+        // in parallel.
+        let mut cmdline = format!("{CAPTURE_CMDLINE_BASE} nr_cpus={}", self.cpus);
         if !self.capture_cmdline_extra.is_empty() {
             cmdline.push(' ');
             cmdline.push_str(self.capture_cmdline_extra);
