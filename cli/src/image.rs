@@ -50,10 +50,34 @@ pub fn image(
             Path::new("/lib/modules").join(release.trim())
         }
     };
+    let mut found_filesystems = Vec::new();
+    for target in probe_auto_targets(&config, Path::new(SYS_CLASS_BLOCK), Path::new("/dev")) {
+        match target.found {
+            Some((fstype, dev_path)) => {
+                eprintln!(
+                    "lifeboat: target {} ({}) has fstype = \"auto\" and is {fstype} on {} here: \
+                     its filesystem module goes in the image",
+                    target.index + 1,
+                    target.device,
+                    dev_path.display()
+                );
+                found_filesystems.push(fstype.to_owned());
+            }
+            None => eprintln!(
+                "lifeboat: warning: target {} ({}) has fstype = \"auto\" and is not on this \
+                 machine, or cannot be read: its filesystem will only be known at crash time. \
+                 Name its fstype, or list its module in `modules`, unless the capture kernel \
+                 has the filesystem built in.",
+                target.index + 1,
+                target.device
+            ),
+        }
+    }
     let spec = ImageSpec {
         init: &init,
         config: &config,
         modules_dir: Some(&modules_dir),
+        found_filesystems: &found_filesystems,
         compression: if no_compress {
             Compression::None
         } else {
@@ -85,6 +109,54 @@ pub fn image(
     Ok(())
 }
 
+const SYS_CLASS_BLOCK: &str = "/sys/class/block";
+
+/// A disk target with `fstype = auto`, looked for on this machine.
+struct AutoTarget {
+    /// Its place in the config's target list, from 0.
+    index: usize,
+    device: String,
+    /// Its filesystem type and device node, if this machine has it.
+    found: Option<(&'static str, PathBuf)>,
+}
+
+/// Looks for the disk targets with `fstype = auto` among the block devices
+/// of this machine, as PID 1 will at crash time, so that the image carries
+/// their filesystem's module: the image is normally built on the machine
+/// whose disk takes the dump. Devices are scanned only if such a target
+/// exists (reading them takes root).
+fn probe_auto_targets(
+    config: &lifeboat_config::Config,
+    sys_class_block: &Path,
+    dev_root: &Path,
+) -> Vec<AutoTarget> {
+    let auto: Vec<(usize, &lifeboat_config::DeviceSpec)> = config
+        .targets
+        .iter()
+        .enumerate()
+        .filter_map(|(index, target)| match &target.kind {
+            lifeboat_config::TargetKind::Disk(disk) if disk.fstype.is_none() => {
+                Some((index, &disk.device))
+            }
+            lifeboat_config::TargetKind::Disk(_) => None,
+        })
+        .collect();
+    if auto.is_empty() {
+        return Vec::new();
+    }
+    let devices = dumper::blkid::scan(sys_class_block, dev_root);
+    auto.into_iter()
+        .map(|(index, spec)| AutoTarget {
+            index,
+            device: spec.to_string(),
+            found: dumper::blkid::find(&devices, spec).and_then(|device| {
+                let fs = device.fs.as_ref()?;
+                Some((fs.fstype, device.dev_path.clone()))
+            }),
+        })
+        .collect()
+}
+
 /// The installed PID 1: beside this command in an unpacked release
 /// (`bin/lifeboat`, `lib/lifeboat/init`), else the system location.
 fn find_init() -> Result<PathBuf> {
@@ -103,4 +175,87 @@ fn find_init() -> Result<PathBuf> {
         "cannot find lifeboat's init (tried {}); pass --init",
         tried.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::process::Command;
+
+    /// A config with these disk targets: (device, fstype).
+    fn config_with(targets: &[(&str, Option<&str>)]) -> lifeboat_config::Config {
+        let mut text = String::new();
+        for (device, fstype) in targets {
+            text.push_str(&format!(
+                "[[target]]\ntype = \"disk\"\ndevice = \"{device}\"\n"
+            ));
+            if let Some(fstype) = fstype {
+                text.push_str(&format!("fstype = \"{fstype}\"\n"));
+            }
+        }
+        lifeboat_config::user::parse("test.toml", &text).unwrap()
+    }
+
+    #[test]
+    fn auto_targets_are_looked_for_on_this_machine() {
+        // A sysfs tree and a /dev whose "device" is a real btrfs image.
+        let root = tempfile::tempdir().unwrap();
+        let class = root.path().join("sys/class/block");
+        let dev = root.path().join("dev");
+        fs::create_dir_all(class.join("vdb")).unwrap();
+        fs::create_dir_all(&dev).unwrap();
+        fs::write(class.join("vdb/dev"), "254:16\n").unwrap();
+        fs::write(class.join("vdb/size"), "262144\n").unwrap();
+        let image = fs::File::create(dev.join("vdb")).unwrap();
+        image.set_len(128 << 20).unwrap();
+        let status = Command::new("mkfs.btrfs")
+            .args([
+                "-q",
+                "-U",
+                "7f3c9a10-5b2e-4d6f-8a1c-0e9b8d7c6a51",
+                "-L",
+                "CRASH",
+            ])
+            .arg(dev.join("vdb"))
+            .status()
+            .expect("mkfs.btrfs (package btrfs-progs) runs");
+        assert!(status.success());
+
+        let config = config_with(&[
+            ("UUID=7f3c9a10-5b2e-4d6f-8a1c-0e9b8d7c6a51", None),
+            ("LABEL=CRASH", Some("btrfs")),
+            ("LABEL=ELSEWHERE", None),
+            ("LABEL=CRASH", None),
+        ]);
+        let found = probe_auto_targets(&config, &class, &dev);
+        let summary: Vec<(usize, String, Option<&str>)> = found
+            .iter()
+            .map(|target| {
+                (
+                    target.index,
+                    target.device.clone(),
+                    target.found.as_ref().map(|(fstype, _)| *fstype),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    0,
+                    "UUID=7f3c9a10-5b2e-4d6f-8a1c-0e9b8d7c6a51".to_string(),
+                    Some("btrfs")
+                ),
+                (2, "LABEL=ELSEWHERE".to_string(), None),
+                (3, "LABEL=CRASH".to_string(), Some("btrfs")),
+            ]
+        );
+        assert_eq!(found[0].found.as_ref().unwrap().1, dev.join("vdb"));
+        // With no auto target, nothing is scanned or reported.
+        assert!(
+            probe_auto_targets(&config_with(&[("LABEL=CRASH", Some("xfs"))]), &class, &dev)
+                .is_empty()
+        );
+    }
 }

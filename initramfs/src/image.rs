@@ -52,6 +52,10 @@ pub struct ImageSpec<'a> {
     pub config: &'a Config,
     /// A `/lib/modules/<release>` tree; `None` includes no modules.
     pub modules_dir: Option<&'a Path>,
+    /// Filesystem types that the disk targets with `fstype = auto` were
+    /// found to have on the machine building the image: their modules go
+    /// in like those of a named `fstype`.
+    pub found_filesystems: &'a [String],
     pub compression: Compression,
 }
 
@@ -104,7 +108,7 @@ pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
     let modules = match spec.modules_dir {
         Some(dir) => {
             let tree = ModuleTree::open(dir)?;
-            tree.resolve(&wanted_modules(spec.config, &tree))?
+            tree.resolve(&wanted_modules(spec.config, spec.found_filesystems, &tree))?
         }
         None if spec.config.modules.is_empty() => Vec::new(),
         None => {
@@ -150,20 +154,20 @@ pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
 }
 
 /// The config's modules, then the modules of the disk targets' filesystem
-/// types that the tree has as files. A built-in or unknown type needs none:
-/// the mount will tell, and `fstype = auto` is found on the device at crash
-/// time, so its module must be listed in the config's modules.
-fn wanted_modules(config: &Config, tree: &ModuleTree) -> Vec<String> {
+/// types (named, or found on this machine for `fstype = auto`) that the
+/// tree has as files. A built-in or unknown type needs none: the mount
+/// will tell.
+fn wanted_modules(config: &Config, found_filesystems: &[String], tree: &ModuleTree) -> Vec<String> {
     let mut wanted = config.modules.clone();
-    for target in &config.targets {
-        match &target.kind {
-            TargetKind::Disk(disk) => {
-                if let Some(fstype) = &disk.fstype {
-                    if tree.has_file(fstype) {
-                        wanted.push(fstype.clone());
-                    }
-                }
-            }
+    let named = config
+        .targets
+        .iter()
+        .filter_map(|target| match &target.kind {
+            TargetKind::Disk(disk) => disk.fstype.as_ref(),
+        });
+    for fstype in named.chain(found_filesystems) {
+        if tree.has_file(fstype) && !wanted.contains(fstype) {
+            wanted.push(fstype.clone());
         }
     }
     wanted
@@ -252,6 +256,7 @@ mod tests {
             init: &init,
             config: &config,
             modules_dir: Some(&modules_dir),
+            found_filesystems: &[],
             compression: Compression::None,
         })
         .unwrap();
@@ -289,24 +294,32 @@ mod tests {
         let init = dir.path().join("init");
         fs::write(&init, b"").unwrap();
         tree(dir.path(), &[("kernel/fs/btrfs/btrfs.ko", "")]);
-        let cases: &[(Option<&str>, &[&str])] = &[
-            (Some("btrfs"), &["btrfs"]),
+        // (named fstype, fstype found on this machine for auto, modules)
+        let cases: &[(Option<&str>, Option<&str>, &[&str])] = &[
+            (Some("btrfs"), None, &["btrfs"]),
             // Built in: no file.
-            (Some("ext4"), &[]),
+            (Some("ext4"), None, &[]),
             // Not in this tree: the mount will report it.
-            (Some("nfs"), &[]),
-            (None, &[]),
+            (Some("nfs"), None, &[]),
+            (None, None, &[]),
+            // `auto`, and the device was found here with btrfs on it.
+            (None, Some("btrfs"), &["btrfs"]),
+            (None, Some("ext4"), &[]),
+            // Named and found: once.
+            (Some("btrfs"), Some("btrfs"), &["btrfs"]),
         ];
-        for (fstype, want) in cases {
+        for (fstype, found, want) in cases {
             let config = config(&[], *fstype);
+            let found: Vec<String> = found.iter().map(|name| name.to_string()).collect();
             let image = build_image(&ImageSpec {
                 init: &init,
                 config: &config,
                 modules_dir: Some(dir.path()),
+                found_filesystems: &found,
                 compression: Compression::None,
             })
             .unwrap();
-            assert_eq!(image.modules, *want, "{fstype:?}");
+            assert_eq!(image.modules, *want, "{fstype:?} {found:?}");
         }
     }
 
@@ -346,6 +359,7 @@ mod tests {
                 init,
                 config,
                 modules_dir,
+                found_filesystems: &[],
                 compression: Compression::None,
             })
             .unwrap_err();
@@ -378,6 +392,7 @@ mod tests {
                 init: &init,
                 config: &config,
                 modules_dir: None,
+                found_filesystems: &[],
                 compression: Compression::Zstd { level: 3 },
             })
             .unwrap()

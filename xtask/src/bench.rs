@@ -7,7 +7,8 @@
 //!    the same deterministic mix of text, machine code, random data and
 //!    zero pages are crashed, captured by lifeboat as in `qemu-test`, and
 //!    decompressed to `vmcore-2g` and `vmcore-8g`.
-//! 2. Every compressor (`tools.rs`) runs on the same file, read from the
+//! 2. Every compressor (`tools.rs`; makedumpfile as `makedumpfile.rs`
+//!    finds one with zstd) runs on the same file, read from the
 //!    page cache, single-threaded unless said otherwise, N rounds with the
 //!    order rotated each round (`measure.rs`); the minimum time counts,
 //!    since the machine is shared and noise only ever adds time.
@@ -17,6 +18,7 @@
 //! `--quick` measures only the 2 GiB vmcore, once. The bench is not part of
 //! CI: it takes several minutes, and its figures depend on the machine.
 
+mod makedumpfile;
 mod measure;
 mod reference;
 mod report;
@@ -89,7 +91,17 @@ pub fn run(args: &[String]) -> Result<()> {
         vmcore_paths.push(reference::ensure(spec, &dist, &kernel)?);
     }
 
-    let found = tools::detect(&dist.lifeboat)?;
+    let found = tools::detect(&dist.lifeboat, &target_dir().join("bench"))?;
+    println!(
+        "makedumpfile: {} {} ({})",
+        found.makedumpfile.version,
+        if found.makedumpfile.zstd {
+            "with zstd"
+        } else {
+            "without zstd"
+        },
+        found.makedumpfile.program.display()
+    );
     for note in &found.notes {
         println!("note: {note}");
     }

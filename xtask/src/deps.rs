@@ -70,6 +70,11 @@ pub const BENCH: &[Package] = &[
         why: "/usr/bin/time, for the peak RSS of each compressor run",
     },
     Package {
+        name: "debian-archive-keyring",
+        why:
+            "to fetch Debian trixie's makedumpfile, built with zstd, when the installed one is not",
+    },
+    Package {
         name: "diffutils",
         why: "cmp, to check that a compressed vmcore decompresses to the input",
     },

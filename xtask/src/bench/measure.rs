@@ -134,7 +134,12 @@ fn run_once(
     for path in [&output, &time_report].into_iter().chain(&extra_outputs) {
         remove_if_present(path)?;
     }
-    let (program, args) = tool.argv(&found.lifeboat, &vmcore.path, &output);
+    let (program, args) = tool.argv(
+        &found.lifeboat,
+        &found.makedumpfile.program,
+        &vmcore.path,
+        &output,
+    );
     let mut command = Command::new("/usr/bin/time");
     command
         .args(["-f", "%M %U %S", "-o"])

@@ -196,7 +196,7 @@ pub fn print_targets(found: &Found, results: &[(Vmcore, Vec<Measured>)]) {
         level: None,
         threads: Some(2),
     };
-    let reference_flag = if found.makedumpfile_zstd { 'z' } else { 'c' };
+    let reference_flag = if found.makedumpfile.zstd { 'z' } else { 'c' };
     let reference_name = format!("makedumpfile -{reference_flag}");
 
     let mut default_rss = Vec::new();

@@ -1,12 +1,14 @@
 //! The compressors the bench compares, as found on this machine: what
 //! `lifeboat save` supports (it is asked through `--help`, since its options
-//! are still growing), and whether makedumpfile was built with zstd.
+//! are still growing), and which makedumpfile (`makedumpfile.rs`).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, Result};
+
+use super::makedumpfile::{self, Makedumpfile};
 
 /// lifeboat's fast level, compared with makedumpfile -l (zstd's `--fast=7`).
 /// Measured on vmcore-2g on a quiet machine: -3 is smaller than -l (556 MB
@@ -40,7 +42,7 @@ pub struct Found {
     pub lifeboat: PathBuf,
     /// lifeboat save's options, if it has the command at all.
     pub save: Option<SaveHelp>,
-    pub makedumpfile_zstd: bool,
+    pub makedumpfile: Makedumpfile,
     /// What is missing or unusual, said before the measurements and in the
     /// report.
     pub notes: Vec<String>,
@@ -109,7 +111,13 @@ impl Tool {
 
     /// The program and its arguments to compress `input` to `output`; when
     /// `writes_stdout`, the caller sends standard output to `output`.
-    pub fn argv(&self, lifeboat: &Path, input: &Path, output: &Path) -> (PathBuf, Vec<OsString>) {
+    pub fn argv(
+        &self,
+        lifeboat: &Path,
+        makedumpfile: &Path,
+        input: &Path,
+        output: &Path,
+    ) -> (PathBuf, Vec<OsString>) {
         let mut args: Vec<OsString> = Vec::new();
         let program = match self {
             Tool::Lifeboat { level, threads } => {
@@ -146,7 +154,7 @@ wait "$first" && exit "$second""#;
                 }
                 args.push(input.into());
                 args.push(output.into());
-                PathBuf::from("makedumpfile")
+                makedumpfile.to_path_buf()
             }
             Tool::Zstd1 => {
                 for arg in ["-q", "-1", "-T1", "-c"] {
@@ -178,8 +186,9 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// Asks lifeboat and makedumpfile what they support.
-pub fn detect(lifeboat: &Path) -> Result<Found> {
+/// Asks lifeboat and makedumpfile what they support; a makedumpfile with
+/// zstd may be fetched into `bench_dir`.
+pub fn detect(lifeboat: &Path, bench_dir: &Path) -> Result<Found> {
     let mut notes = Vec::new();
     let top_help = help_text(Command::new(lifeboat).arg("--help"))?;
     let save = if has_subcommand(&top_help, "save") {
@@ -204,23 +213,15 @@ pub fn detect(lifeboat: &Path) -> Result<Found> {
         }
     }
 
-    let makedumpfile_help = help_text(Command::new("makedumpfile").arg("--help"))?;
-    let makedumpfile_zstd = makedumpfile_has_zstd(&makedumpfile_help);
-    if !makedumpfile_zstd {
-        notes.push(
-            "this makedumpfile is built without zstd (`makedumpfile --help`: zstd support \
-             disabled, -z would silently not compress): -z is not measured, lifeboat's default \
-             is compared with -c (zlib) instead"
-                .into(),
-        );
-    }
+    let (makedumpfile, note) = makedumpfile::find(bench_dir)?;
+    notes.extend(note);
 
     let mut tools = Vec::new();
     if let Some(save) = &save {
         tools.extend(lifeboat_tools(save));
     }
     tools.push(Tool::Makedumpfile { flag: 'l' });
-    if makedumpfile_zstd {
+    if makedumpfile.zstd {
         tools.push(Tool::Makedumpfile { flag: 'z' });
     }
     tools.push(Tool::Makedumpfile { flag: 'c' });
@@ -229,7 +230,7 @@ pub fn detect(lifeboat: &Path) -> Result<Found> {
         tools,
         lifeboat: lifeboat.to_path_buf(),
         save,
-        makedumpfile_zstd,
+        makedumpfile,
         notes,
     })
 }
@@ -264,7 +265,7 @@ fn lifeboat_tools(save: &SaveHelp) -> Vec<Tool> {
 }
 
 /// Standard output and error of a `--help`, whatever its exit status.
-fn help_text(command: &mut Command) -> Result<String> {
+pub(super) fn help_text(command: &mut Command) -> Result<String> {
     let output = command
         .output()
         .with_context(|| format!("cannot run `{}`", crate::util::display(command)))?;
@@ -297,38 +298,9 @@ fn parse_save_help(help: &str) -> SaveHelp {
     }
 }
 
-/// makedumpfile's help ends its first lines with `zstd support:` and then
-/// `enabled` or `disabled (...)`.
-fn makedumpfile_has_zstd(help: &str) -> bool {
-    let mut lines = help.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() == "zstd support:" {
-            return lines
-                .next()
-                .is_some_and(|status| status.trim().starts_with("enabled"));
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const DEBIAN_MAKEDUMPFILE: &str = "\nLZO support:\n  enabled\nsnappy support:\n  \
-        disabled ('-p' option will be ignored.)\nzstd support:\n  disabled ('-z' option will \
-        be ignored.)\n\nUsage:\n";
-
-    #[test]
-    fn makedumpfile_zstd_support_is_read_from_its_help() {
-        assert!(!makedumpfile_has_zstd(DEBIAN_MAKEDUMPFILE));
-        let with_zstd = DEBIAN_MAKEDUMPFILE.replace(
-            "zstd support:\n  disabled ('-z' option will be ignored.)",
-            "zstd support:\n  enabled",
-        );
-        assert!(makedumpfile_has_zstd(&with_zstd));
-        assert!(!makedumpfile_has_zstd("Usage: makedumpfile\n"));
-    }
 
     const TOP_HELP: &str = "Commands:\n  image         Build a capture initramfs\n  \
         check-config  Check a config\n  help          Print this message\n";
@@ -407,7 +379,12 @@ mod tests {
             level: Some(-3),
             threads: Some(1),
         };
-        let (_, args) = tool.argv(Path::new("lifeboat"), Path::new("in"), Path::new("out"));
+        let (_, args) = tool.argv(
+            Path::new("lifeboat"),
+            Path::new("makedumpfile"),
+            Path::new("in"),
+            Path::new("out"),
+        );
         assert_eq!(args, ["save", "--level=-3", "--threads=1", "in", "out"]);
     }
 }
