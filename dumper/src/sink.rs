@@ -5,6 +5,7 @@
 //! the writer, starving the rest of the system; so the file sink pushes each
 //! chunk to the device as it goes and drops it from the cache once written.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -14,7 +15,14 @@ use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
 use crate::sys::{sync_file_range, SyncRange};
 
 /// Bytes written between two writeback steps.
-pub const WRITEBACK_CHUNK: u64 = 8 << 20;
+pub const WRITEBACK_CHUNK: u64 = 4 << 20;
+
+/// Chunks submitted for writeback and not yet waited for. The page cache
+/// holds at most one more chunk than this of the dump (16 MiB); the wait
+/// for a chunk comes this many chunks after its submission, which gives
+/// the device time to write it: waiting on the chunk just before cost
+/// about a tenth of the time of a fast dump on a virtio disk.
+const CHUNKS_IN_WRITEBACK: usize = 3;
 
 /// A file written sequentially with bounded page-cache use.
 pub struct FileSink {
@@ -22,6 +30,9 @@ pub struct FileSink {
     written: u64,
     /// Everything before this offset has been submitted for writeback.
     submitted: u64,
+    /// The ends of the chunks submitted and not yet waited for, oldest
+    /// first; the first starts at `retired`.
+    in_writeback: VecDeque<u64>,
     /// Everything before this offset is on the device and out of the cache.
     retired: u64,
 }
@@ -32,6 +43,7 @@ impl FileSink {
             file,
             written: 0,
             submitted: 0,
+            in_writeback: VecDeque::with_capacity(CHUNKS_IN_WRITEBACK + 1),
             retired: 0,
         }
     }
@@ -40,15 +52,21 @@ impl FileSink {
         self.written
     }
 
-    /// Starts writeback of what was written since the last call, then waits
-    /// for the chunk before it and drops it from the page cache. Filesystems
-    /// that do not support these hints (some network ones) just ignore them.
+    /// Starts writeback of what was written since the last call, then, once
+    /// more than `CHUNKS_IN_WRITEBACK` chunks are in writeback, waits for the
+    /// oldest and drops it from the page cache. Filesystems that do not
+    /// support these hints (some network ones) just ignore them.
     fn write_back(&mut self) {
         let fd = self.file.as_raw_fd();
         let pending = self.written - self.submitted;
         let _ = sync_file_range(&self.file, self.submitted, pending, SyncRange::Start);
-        if self.submitted > self.retired {
-            let len = self.submitted - self.retired;
+        self.submitted = self.written;
+        self.in_writeback.push_back(self.submitted);
+        while self.in_writeback.len() > CHUNKS_IN_WRITEBACK {
+            let Some(end) = self.in_writeback.pop_front() else {
+                break;
+            };
+            let len = end - self.retired;
             let _ = sync_file_range(&self.file, self.retired, len, SyncRange::Complete);
             let _ = posix_fadvise(
                 fd,
@@ -56,9 +74,8 @@ impl FileSink {
                 len as i64,
                 PosixFadviseAdvice::POSIX_FADV_DONTNEED,
             );
-            self.retired = self.submitted;
+            self.retired = end;
         }
-        self.submitted = self.written;
     }
 
     /// Makes everything durable (data and size) and returns the file.
