@@ -415,12 +415,6 @@ enum Outcome {
     },
 }
 
-impl Outcome {
-    fn chunk(window: &Window, start: usize, len: usize) -> &[u8] {
-        &window.bytes()[start..start + len]
-    }
-}
-
 /// A compression thread's answer: a chunk's sequence number and outcome.
 type Done = (u64, Result<Outcome, StreamError>);
 
@@ -648,7 +642,7 @@ impl ReorderQueue<'_> {
                     start,
                     len,
                 } => {
-                    hasher.update(Outcome::chunk(&window, start, len));
+                    hasher.update(&window.bytes()[start..start + len]);
                     writer.data_frame(&frame, len as u64)?;
                     self.spare_frames
                         .lock()
