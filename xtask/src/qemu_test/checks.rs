@@ -482,34 +482,29 @@ fn check_json(dump: &Dump, expect_status: &str, expect_threads: u32) -> Result<S
 /// The value of the first `"key": "value"` in a JSON text. Enough for the
 /// flat, escape-free strings lifeboat.json holds; not a JSON parser.
 pub(super) fn json_string(text: &str, key: &str) -> Option<String> {
-    let quoted = format!("\"{key}\"");
-    let mut rest = text;
-    while let Some(position) = rest.find(&quoted) {
-        rest = &rest[position + quoted.len()..];
-        let Some(after_colon) = rest.trim_start().strip_prefix(':') else {
-            continue;
-        };
-        let value = after_colon.trim_start().strip_prefix('"')?;
-        return value.find('"').map(|end| value[..end].to_string());
-    }
-    None
+    let value = json_value(text, key)?.strip_prefix('"')?;
+    value.find('"').map(|end| value[..end].to_string())
 }
 
 /// The value of the first `"key": number` in a JSON text, like
 /// [`json_string`].
 pub(super) fn json_number(text: &str, key: &str) -> Option<u64> {
+    let value = json_value(text, key)?;
+    let end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    value[..end].parse().ok()
+}
+
+/// The text after the colon of the first `"key":` in a JSON text.
+fn json_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let quoted = format!("\"{key}\"");
     let mut rest = text;
     while let Some(position) = rest.find(&quoted) {
         rest = &rest[position + quoted.len()..];
-        let Some(after_colon) = rest.trim_start().strip_prefix(':') else {
-            continue;
-        };
-        let value = after_colon.trim_start();
-        let end = value
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(value.len());
-        return value[..end].parse().ok();
+        if let Some(after_colon) = rest.trim_start().strip_prefix(':') {
+            return Some(after_colon.trim_start());
+        }
     }
     None
 }
