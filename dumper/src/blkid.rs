@@ -647,6 +647,7 @@ pub fn find<'a>(devices: &'a [BlockDevice], spec: &DeviceSpec) -> Option<&'a Blo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
     use std::io::Cursor;
     use std::process::Command;
 
@@ -890,24 +891,30 @@ mod tests {
     }
 
     fn sfdisk(disk: &Path, script: &str) {
+        let mut args: Vec<&OsStr> = ["--quiet", "--no-reread", "--no-tell-kernel"]
+            .iter()
+            .map(OsStr::new)
+            .collect();
+        args.push(disk.as_os_str());
+        run_with_stdin("sfdisk", &args, script);
+    }
+
+    /// Runs `program` (from the PATH, else /sbin, where Debian keeps the
+    /// fdisk package's tools) with `script` on its standard input, and
+    /// returns its standard output.
+    fn run_with_stdin(program: &str, args: &[&OsStr], script: &str) -> String {
         use std::io::Write;
-        let mut child = Command::new("sfdisk")
-            .args(["--quiet", "--no-reread", "--no-tell-kernel"])
-            .arg(disk)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .or_else(|_| {
-                Command::new("/sbin/sfdisk")
-                    .args(["--quiet", "--no-reread", "--no-tell-kernel"])
-                    .arg(disk)
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-            })
-            .expect("sfdisk is needed (Debian package fdisk)");
+        let spawn = |path: &str| {
+            Command::new(path)
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+        };
+        let mut child = spawn(program)
+            .or_else(|_| spawn(&format!("/sbin/{program}")))
+            .unwrap_or_else(|_| panic!("{program} is needed (Debian package fdisk)"));
         child
             .stdin
             .take()
@@ -917,9 +924,10 @@ mod tests {
         let output = child.wait_with_output().unwrap();
         assert!(
             output.status.success(),
-            "sfdisk: {}",
+            "{program}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        String::from_utf8(output.stdout).unwrap()
     }
 
     const GPT_SCRIPT: &str = "label: gpt\n\
@@ -1008,6 +1016,55 @@ mod tests {
             let got = gpt_partitions(&mut File::open(disk).unwrap(), 512).unwrap();
             assert_eq!(got, expected, "{}", disk.display());
         }
+    }
+
+    /// Disks with 4 KiB logical sectors (many NVMe drives) put the GPT
+    /// header at byte 4096 and count LBAs in 4 KiB units.
+    #[test]
+    fn gpt_on_4k_sector_disks_is_read_in_4k_units() {
+        // sfdisk of Debian 12 has no --sector-size; fdisk -b has, and reads
+        // its own work back as the reference.
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk4k.img");
+        sparse_file(&disk, 64 << 20);
+        let fdisk = |script: &str, args: &[&str]| -> String {
+            let mut argv: Vec<&OsStr> = vec![OsStr::new("-b"), OsStr::new("4096")];
+            argv.extend(args.iter().map(OsStr::new));
+            argv.push(disk.as_os_str());
+            run_with_stdin("fdisk", &argv, script)
+        };
+        // New GPT; partition 1 at LBA 256-2303, partition 2 at 4096-8191.
+        fdisk("g\nn\n1\n256\n2303\nn\n2\n4096\n8191\nw\n", &[]);
+        let listing = fdisk("", &["-l", "-o", "Start,End,UUID"]);
+        let expected: Vec<GptPartition> = listing
+            .lines()
+            .skip_while(|line| !line.starts_with("Start"))
+            .skip(1)
+            .zip(1..)
+            .map(|(line, number)| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                GptPartition {
+                    number,
+                    partuuid: fields[2].to_ascii_lowercase(),
+                    first_lba: fields[0].parse().unwrap(),
+                    last_lba: fields[1].parse().unwrap(),
+                }
+            })
+            .collect();
+        assert_eq!(
+            expected
+                .iter()
+                .map(|p| (p.first_lba, p.last_lba))
+                .collect::<Vec<_>>(),
+            [(256, 2303), (4096, 8191)],
+            "fdisk -l:\n{listing}"
+        );
+        let got = gpt_partitions(&mut File::open(&disk).unwrap(), 4096).unwrap();
+        assert_eq!(got, expected);
+        // Read as 512-byte sectors, the same disk has no GPT where one would
+        // be; whatever comes back must not be the 4 KiB partitions.
+        let as_512 = gpt_partitions(&mut File::open(&disk).unwrap(), 512).unwrap();
+        assert_ne!(as_512, expected);
     }
 
     /// Damaged copies of real superblocks and tables must give an answer,
