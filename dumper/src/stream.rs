@@ -288,42 +288,25 @@ impl<'a> Source<'a> {
         &self,
         mut f: impl FnMut(u64, &[u8]) -> Result<(), StreamError>,
     ) -> Result<(), StreamError> {
+        // Reading (when the input cannot be mapped) reuses one buffer.
         let mut buffer = Vec::new();
         let mut offset = 0;
         while offset < self.size {
             let len = self.window.min(self.size - offset) as usize;
-            self.with_range(offset, len, &mut buffer, |bytes| f(offset, bytes))?;
+            let window = self.window(offset, len, buffer)?;
+            f(offset, window.bytes())?;
+            buffer = match window {
+                Window::Read(buffer) => buffer,
+                Window::Mapped(_) => Vec::new(),
+            };
             offset += len as u64;
         }
         Ok(())
     }
 
-    /// Calls `f` with `len` bytes at `offset`, mapped or read into `buffer`.
-    fn with_range<T>(
-        &self,
-        offset: u64,
-        len: usize,
-        buffer: &mut Vec<u8>,
-        f: impl FnOnce(&[u8]) -> Result<T, StreamError>,
-    ) -> Result<T, StreamError> {
-        if self.method == ReadMethod::Mmap {
-            let mapping =
-                Mapping::new(self.file, offset, len).map_err(|errno| StreamError::Read {
-                    offset,
-                    source: errno.into(),
-                })?;
-            return f(mapping.as_slice());
-        }
-        buffer.resize(len, 0);
-        self.file
-            .read_exact_at(buffer, offset)
-            .map_err(|source| StreamError::Read { offset, source })?;
-        f(buffer)
-    }
-
     /// `len` bytes at `offset` as a window that can be shared by threads:
-    /// mapped, or read into a buffer of its own.
-    fn window(&self, offset: u64, len: usize) -> Result<Window, StreamError> {
+    /// mapped, or read into `buffer` (whose allocation is reused).
+    fn window(&self, offset: u64, len: usize, mut buffer: Vec<u8>) -> Result<Window, StreamError> {
         if self.method == ReadMethod::Mmap {
             let mapping =
                 Mapping::new(self.file, offset, len).map_err(|errno| StreamError::Read {
@@ -332,7 +315,7 @@ impl<'a> Source<'a> {
                 })?;
             return Ok(Window::Mapped(mapping));
         }
-        let mut buffer = vec![0; len];
+        buffer.resize(len, 0);
         self.file
             .read_exact_at(&mut buffer, offset)
             .map_err(|source| StreamError::Read { offset, source })?;
@@ -375,9 +358,8 @@ impl Compressor {
     ) -> Result<(), StreamError> {
         frame.clear();
         frame.reserve(zstd_safe::compress_bound(chunk.len()));
-        self.context
-            .set_pledged_src_size(Some(chunk.len() as u64))
-            .map_err(|e| self.error(offset, e))?;
+        // One call knows the whole input: zstd puts its size in the frame
+        // header (ContentSizeFlag) without being told.
         self.context
             .compress2(frame, chunk)
             .map_err(|e| self.error(offset, e))?;
@@ -558,7 +540,7 @@ fn compress_window(
     mut send: impl FnMut(Done) -> bool,
 ) -> bool {
     let frame_bytes = source.frame_bytes as usize;
-    let window = match source.window(job.offset, job.len) {
+    let window = match source.window(job.offset, job.len, Vec::new()) {
         Ok(window) => Arc::new(window),
         Err(error) => return send((job.first_sequence, Err(error))),
     };
