@@ -28,10 +28,8 @@ const CHUNKS_IN_WRITEBACK: usize = 3;
 pub struct FileSink {
     file: File,
     written: u64,
-    /// Everything before this offset has been submitted for writeback.
-    submitted: u64,
-    /// The ends of the chunks submitted and not yet waited for, oldest
-    /// first; the first starts at `retired`.
+    /// The ends of the chunks submitted for writeback and not yet waited
+    /// for, oldest first; the first starts at `retired`.
     in_writeback: VecDeque<u64>,
     /// Everything before this offset is on the device and out of the cache.
     retired: u64,
@@ -42,7 +40,6 @@ impl FileSink {
         FileSink {
             file,
             written: 0,
-            submitted: 0,
             in_writeback: VecDeque::with_capacity(CHUNKS_IN_WRITEBACK + 1),
             retired: 0,
         }
@@ -52,16 +49,25 @@ impl FileSink {
         self.written
     }
 
+    /// Everything before this offset has been submitted for writeback.
+    fn submitted(&self) -> u64 {
+        self.in_writeback.back().copied().unwrap_or(self.retired)
+    }
+
     /// Starts writeback of what was written since the last call, then, once
     /// more than `CHUNKS_IN_WRITEBACK` chunks are in writeback, waits for the
     /// oldest and drops it from the page cache. Filesystems that do not
     /// support these hints (some network ones) just ignore them.
     fn write_back(&mut self) {
         let fd = self.file.as_raw_fd();
-        let pending = self.written - self.submitted;
-        let _ = sync_file_range(&self.file, self.submitted, pending, SyncRange::Start);
-        self.submitted = self.written;
-        self.in_writeback.push_back(self.submitted);
+        let submitted = self.submitted();
+        let _ = sync_file_range(
+            &self.file,
+            submitted,
+            self.written - submitted,
+            SyncRange::Start,
+        );
+        self.in_writeback.push_back(self.written);
         while self.in_writeback.len() > CHUNKS_IN_WRITEBACK {
             let Some(end) = self.in_writeback.pop_front() else {
                 break;
@@ -90,7 +96,7 @@ impl Write for FileSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.written += n as u64;
-        if self.written - self.submitted >= WRITEBACK_CHUNK {
+        if self.written - self.submitted() >= WRITEBACK_CHUNK {
             self.write_back();
         }
         Ok(n)

@@ -106,31 +106,28 @@ impl Xxh64 {
     }
 
     /// Feeds `len` zero bytes: the same as `update(&vec![0; len])`, without
-    /// reading memory.
-    pub fn update_zeros(&mut self, mut len: u64) {
-        self.total_len += len;
-        if self.buffered > 0 {
-            let take = ((STRIPE - self.buffered) as u64).min(len) as usize;
-            self.buffer[self.buffered..self.buffered + take].fill(0);
-            self.buffered += take;
-            len -= take as u64;
-            if self.buffered < STRIPE {
-                return;
-            }
-            let stripe = self.buffer;
-            self.stripe(&stripe);
-            self.buffered = 0;
-        }
+    /// reading memory for the whole stripes.
+    pub fn update_zeros(&mut self, len: u64) {
+        const ZEROS: [u8; STRIPE] = [0; STRIPE];
+        // The partial stripe in the buffer, and the tail after the whole
+        // stripes, go through `update`, which keeps the buffer.
+        let head = if self.buffered > 0 {
+            ((STRIPE - self.buffered) as u64).min(len)
+        } else {
+            0
+        };
+        self.update(&ZEROS[..head as usize]);
+        let rest = len - head;
+        self.total_len += rest - rest % STRIPE as u64;
         let [mut a, mut b, mut c, mut d] = self.accumulators;
-        for _ in 0..len / STRIPE as u64 {
+        for _ in 0..rest / STRIPE as u64 {
             a = zero_round(a);
             b = zero_round(b);
             c = zero_round(c);
             d = zero_round(d);
         }
         self.accumulators = [a, b, c, d];
-        self.buffered = (len % STRIPE as u64) as usize;
-        self.buffer[..self.buffered].fill(0);
+        self.update(&ZEROS[..(rest % STRIPE as u64) as usize]);
     }
 
     /// The hash of everything fed so far; the state can go on being fed.
