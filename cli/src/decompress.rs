@@ -1,9 +1,9 @@
 //! `lifeboat decompress`: a dump back into an ELF vmcore, sparse, and with
 //! `--recover` the intact part of a dump cut short as a valid core.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -12,7 +12,7 @@ use dumper::seekable::reader::{salvage_core, Salvage, SegmentFate};
 use dumper::stream::is_zero;
 
 use crate::input::{self, expected_size, human, percent};
-use crate::save::{partial_path, sync_parent};
+use crate::save::{create_partial, sync_parent};
 use crate::{progress, Exit, EXIT_STATUS};
 
 /// Blocks of this size that hold only zeroes are skipped, left as holes.
@@ -86,15 +86,7 @@ pub fn run(args: Args) -> Result<Exit> {
         );
     }
 
-    let partial = partial_path(&args.output)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let (partial, file) = create_partial(&args.output)?;
     let bar = progress::bytes(intact, "decompressing");
     let mut sparse = SparseWriter { file: &file };
     let report = dump.decompress_to(

@@ -131,14 +131,7 @@ fn save_to_file(
     options: &StreamOptions,
     output: &Path,
 ) -> Result<StreamSummary> {
-    let partial = partial_path(output)?;
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let (partial, file) = create_partial(output)?;
     let bar = progress::bytes(size, "saving");
     let (summary, sink) = compress_file(input, size, FileSink::new(file), options, |p| {
         bar.set_position(p.bytes_done)
@@ -164,13 +157,29 @@ fn save_to_file(
 }
 
 /// `<output>.incomplete`, beside the output.
-pub fn partial_path(output: &Path) -> Result<PathBuf> {
+fn partial_path(output: &Path) -> Result<PathBuf> {
     let Some(name) = output.file_name() else {
         bail!("{} does not name a file", output.display());
     };
     let mut partial = OsString::from(name);
     partial.push(".incomplete");
     Ok(output.with_file_name(partial))
+}
+
+/// Creates (or truncates) the `.incomplete` file beside `output`, mode
+/// 0600 since a vmcore holds every secret of its machine, open for reading
+/// and writing.
+pub fn create_partial(output: &Path) -> Result<(PathBuf, File)> {
+    let partial = partial_path(output)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    Ok((partial, file))
 }
 
 /// Makes a rename durable: the directory entry lives in the parent.

@@ -890,7 +890,10 @@ mod tests {
         }
     }
 
-    fn sfdisk(disk: &Path, script: &str) {
+    /// A 32 MiB sparse disk image at `disk`, partitioned by sfdisk with
+    /// `script`.
+    fn partitioned_disk(disk: &Path, script: &str) {
+        sparse_file(disk, 32 << 20);
         let mut args: Vec<&OsStr> = ["--quiet", "--no-reread", "--no-tell-kernel"]
             .iter()
             .map(OsStr::new)
@@ -980,11 +983,9 @@ mod tests {
     fn partition_tables_written_by_sfdisk_are_read() {
         let dir = tempfile::tempdir().unwrap();
         let gpt_disk = dir.path().join("disk.img");
-        sparse_file(&gpt_disk, 32 << 20);
-        sfdisk(&gpt_disk, GPT_SCRIPT);
+        partitioned_disk(&gpt_disk, GPT_SCRIPT);
         let dos_disk = dir.path().join("dos.img");
-        sparse_file(&dos_disk, 32 << 20);
-        sfdisk(&dos_disk, DOS_SCRIPT);
+        partitioned_disk(&dos_disk, DOS_SCRIPT);
 
         // The same GPT with its primary header damaged: the backup at the
         // disk's end must serve.
@@ -1073,11 +1074,9 @@ mod tests {
     fn damaged_devices_do_not_panic() {
         let dir = tempfile::tempdir().unwrap();
         let disk = dir.path().join("disk.img");
-        sparse_file(&disk, 32 << 20);
-        sfdisk(&disk, DOS_SCRIPT);
+        partitioned_disk(&disk, DOS_SCRIPT);
         let gpt = dir.path().join("gpt.img");
-        sparse_file(&gpt, 32 << 20);
-        sfdisk(&gpt, GPT_SCRIPT);
+        partitioned_disk(&gpt, GPT_SCRIPT);
         let fat = dir.path().join("fat.img");
         sparse_file(&fat, 300 << 20);
         run(
@@ -1149,8 +1148,7 @@ mod tests {
 
         // vda: a GPT disk laid out like real sysfs, partitions under the disk
         // and class entries as symbolic links.
-        sparse_file(&dev.join("vda"), 32 << 20);
-        sfdisk(&dev.join("vda"), GPT_SCRIPT);
+        partitioned_disk(&dev.join("vda"), GPT_SCRIPT);
         sys_entry(&devices.join("vda"), 65536, None);
         sys_entry(&devices.join("vda/vda2"), 8192, Some(2));
         sys_entry(&devices.join("vda/vda4"), 2048, Some(4));
@@ -1175,8 +1173,7 @@ mod tests {
 
         // nvme0n1: a DOS disk in a flat tree (no links), so the disk is found
         // by name.
-        sparse_file(&dev.join("nvme0n1"), 32 << 20);
-        sfdisk(&dev.join("nvme0n1"), DOS_SCRIPT);
+        partitioned_disk(&dev.join("nvme0n1"), DOS_SCRIPT);
         sys_entry(&class.join("nvme0n1"), 65536, None);
         sys_entry(&class.join("nvme0n1p5"), 2048, Some(5));
         sparse_file(&dev.join("nvme0n1p5"), 8 << 20);

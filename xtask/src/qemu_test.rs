@@ -270,28 +270,17 @@ fn prepare_and_boot(
     let disk = dir.join("disk.img");
     make_disk(&disk, scenario.disk_uuid, DISK_LABEL, scenario.disk_mib)?;
 
-    let config = dir.join("lifeboat.toml");
-    fs::write(&config, scenario.config_toml())?;
-    let capture_image = dir.join("lifeboat.img");
-    util::run(
-        Command::new(&dist.lifeboat)
-            .arg("image")
-            .arg("--config")
-            .arg(&config)
-            .arg("--kernel-modules")
-            .arg(&kernel.modules)
-            .args(scenario.image_args)
-            .arg("-o")
-            .arg(&capture_image),
-    )?;
-
-    let production_image = dir.join("production.cpio");
-    write_production_image(
-        &production_image,
+    let capture_image = build_capture_image(
         dist,
         kernel,
-        &capture_image,
-        &scenario.capture_cmdline(),
+        dir,
+        &scenario.config_toml(),
+        scenario.image_args,
+    )?;
+    let production_image = dir.join("production.cpio");
+    write_archive(
+        &production_image,
+        production_archive(dist, kernel, &capture_image, &scenario.capture_cmdline())?,
     )?;
 
     let cmdline = format!(
@@ -367,15 +356,40 @@ pub(crate) fn make_disk(disk: &Path, uuid: &str, label: &str, mib: u64) -> Resul
     )
 }
 
+/// Writes `config_toml` to `dir/lifeboat.toml` and builds
+/// `dir/lifeboat.img` from it with `lifeboat image`, as a user would.
+pub(crate) fn build_capture_image(
+    dist: &Dist,
+    kernel: &Kernel,
+    dir: &Path,
+    config_toml: &str,
+    extra_args: &[&str],
+) -> Result<PathBuf> {
+    let config = dir.join("lifeboat.toml");
+    fs::write(&config, config_toml)?;
+    let capture_image = dir.join("lifeboat.img");
+    util::run(
+        Command::new(&dist.lifeboat)
+            .arg("image")
+            .arg("--config")
+            .arg(&config)
+            .arg("--kernel-modules")
+            .arg(&kernel.modules)
+            .args(extra_args)
+            .arg("-o")
+            .arg(&capture_image),
+    )?;
+    Ok(capture_image)
+}
+
 /// crashme's initramfs: crashme as /init, and what it loads as the capture
-/// kernel.
-fn write_production_image(
-    out: &Path,
+/// kernel; the bench adds its own files.
+pub(crate) fn production_archive(
     dist: &Dist,
     kernel: &Kernel,
     capture_image: &Path,
     capture_cmdline: &str,
-) -> Result<()> {
+) -> Result<Archive> {
     let read =
         |path: &Path| fs::read(path).with_context(|| format!("cannot read {}", path.display()));
     let mut archive = Archive::new();
@@ -388,5 +402,9 @@ fn write_production_image(
         0o644,
         format!("{capture_cmdline}\n").into_bytes(),
     )?;
+    Ok(archive)
+}
+
+pub(crate) fn write_archive(out: &Path, archive: Archive) -> Result<()> {
     fs::write(out, archive.to_bytes()).with_context(|| format!("cannot write {}", out.display()))
 }

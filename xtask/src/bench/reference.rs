@@ -23,14 +23,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use crashme::mix::{self, Mix};
-use initramfs::cpio::Archive;
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use object::Endianness;
 
 use crate::dist::Dist;
 use crate::qemu_test::kernel::Kernel;
-use crate::qemu_test::scenarios::CAPTURE_CMDLINE_BASE;
+use crate::qemu_test::scenarios::{CAPTURE_CMDLINE_BASE, DISK_CONFIG};
 use crate::qemu_test::vm::{Marker, Outcome};
 use crate::qemu_test::{self, CAPTURE_BOOT};
 use crate::util::{self, target_dir};
@@ -79,17 +78,6 @@ const CRASHKERNEL: &str = "96M";
 
 const DISK_UUID: &str = "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5eb0";
 const DISK_LABEL: &str = "lifeboatbench";
-
-/// The capture image's config: the dump goes to the test disk.
-const CONFIG: &str = r#"
-final_action = "reboot"
-modules = ["virtio_pci", "virtio_blk"]
-[deadlines]
-device_wait = 30
-[[target]]
-type = "disk"
-device = "UUID={uuid}"
-"#;
 
 /// Where lifeboat puts its dumps on a disk target.
 const CRASH_DIR: &str = "/var/crash";
@@ -166,18 +154,12 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
         kernel.modules.display()
     );
 
-    let config = dir.join("lifeboat.toml");
-    fs::write(&config, CONFIG.replace("{uuid}", DISK_UUID))?;
-    let capture_image = dir.join("lifeboat.img");
-    util::run(
-        Command::new(&dist.lifeboat)
-            .arg("image")
-            .arg("--config")
-            .arg(&config)
-            .arg("--kernel-modules")
-            .arg(&kernel.modules)
-            .arg("-o")
-            .arg(&capture_image),
+    let capture_image = qemu_test::build_capture_image(
+        dist,
+        kernel,
+        &dir,
+        &DISK_CONFIG.replace("{uuid}", DISK_UUID),
+        &[],
     )?;
     let production_image = dir.join("production.cpio");
     write_production_image(&production_image, dist, kernel, &capture_image, code)?;
@@ -294,21 +276,11 @@ fn write_production_image(
     capture_image: &Path,
     code: Vec<u8>,
 ) -> Result<()> {
-    let read =
-        |path: &Path| fs::read(path).with_context(|| format!("cannot read {}", path.display()));
-    let mut archive = Archive::new();
-    archive.add_char_device("/dev/console", 0o600, 5, 1)?;
-    archive.add_file("/init", 0o755, read(&dist.crashme)?)?;
-    archive.add_file("/vmlinuz", 0o644, read(&kernel.vmlinuz)?)?;
-    archive.add_file("/lifeboat.img", 0o644, read(capture_image)?)?;
-    archive.add_file(
-        "/capture-cmdline",
-        0o644,
-        format!("{CAPTURE_CMDLINE_BASE} nr_cpus=1\n").into_bytes(),
-    )?;
+    let capture_cmdline = format!("{CAPTURE_CMDLINE_BASE} nr_cpus=1");
+    let mut archive = qemu_test::production_archive(dist, kernel, capture_image, &capture_cmdline)?;
     archive.add_file(mix::MIX_FILE, 0o644, MIX.to_text().into_bytes())?;
     archive.add_file(mix::CODE_FILE, 0o644, code)?;
-    fs::write(out, archive.to_bytes()).with_context(|| format!("cannot write {}", out.display()))
+    qemu_test::write_archive(out, archive)
 }
 
 /// The executable sections of every module under `modules`, in path order,

@@ -39,7 +39,9 @@ pub struct Scenario {
     pub disk_mib: u64,
 }
 
-const DISK_CONFIG: &str = r#"
+/// One disk target, the test disk (`{uuid}`); the bench's reference
+/// vmcores are captured with it too.
+pub const DISK_CONFIG: &str = r#"
 final_action = "reboot"
 modules = ["virtio_pci", "virtio_blk"]
 [deadlines]
