@@ -940,19 +940,23 @@ mod tests {
         disk.img4: start=20480, size=2048, uuid=8C3B2A2E-3D4F-4051-AC6D-7E8F90A1B223\n";
 
     fn gpt_expected() -> Vec<GptPartition> {
-        [
+        partitions(&[
             (1, "6a1f0e0c-1b2d-4e3f-8a4b-5c6d7e8f9001", 2048, 6143),
             (2, "7b2a1f1d-2c3e-4f40-9b5c-6d7e8f90a112", 8192, 16383),
             (4, "8c3b2a2e-3d4f-4051-ac6d-7e8f90a1b223", 20480, 22527),
-        ]
-        .into_iter()
-        .map(|(number, partuuid, first_lba, last_lba)| GptPartition {
-            number,
-            partuuid: partuuid.to_owned(),
-            first_lba,
-            last_lba,
-        })
-        .collect()
+        ])
+    }
+
+    /// Partitions from rows of (number, PARTUUID, first LBA, last LBA).
+    fn partitions(rows: &[(u32, &str, u64, u64)]) -> Vec<GptPartition> {
+        rows.iter()
+            .map(|&(number, partuuid, first_lba, last_lba)| GptPartition {
+                number,
+                partuuid: partuuid.to_owned(),
+                first_lba,
+                last_lba,
+            })
+            .collect()
     }
 
     const DOS_SCRIPT: &str = "label: dos\n\
@@ -963,20 +967,12 @@ mod tests {
         start=14336, size=4096, type=c\n";
 
     fn dos_expected() -> Vec<GptPartition> {
-        [
+        partitions(&[
             (1, "5e0a7c2b-01", 2048, 6143),
             (2, "5e0a7c2b-02", 8192, 24575),
             (5, "5e0a7c2b-05", 10240, 12287),
             (6, "5e0a7c2b-06", 14336, 18431),
-        ]
-        .into_iter()
-        .map(|(number, partuuid, first_lba, last_lba)| GptPartition {
-            number,
-            partuuid: partuuid.to_owned(),
-            first_lba,
-            last_lba,
-        })
-        .collect()
+        ])
     }
 
     #[test]

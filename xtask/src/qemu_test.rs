@@ -37,7 +37,7 @@ use crate::util::{self, target_dir};
 const DISK_LABEL: &str = "crashtest";
 /// kexec_file_load puts `elfcorehdr=` first on the capture kernel's command
 /// line, which the kernel echoes early; no other boot has it.
-pub(crate) const CAPTURE_BOOT: &str = "Kernel command line: elfcorehdr=";
+const CAPTURE_BOOT: &str = "Kernel command line: elfcorehdr=";
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut list = false;
@@ -198,9 +198,18 @@ fn run_scenario(scenario: &Scenario, dist: &Dist, kernel: &Kernel, vmlinux: Opti
 /// on the production kernel, the crash, then the capture kernel booting our
 /// image, lifeboat logging, and PID 1 rebooting (which ends QEMU).
 fn markers() -> Vec<Marker> {
+    capture_markers(Marker {
+        name: "crashme planted its pages",
+        text: crashme::PLANTED_END,
+    })
+}
+
+/// The markers of a crash and capture, after `prepared`: what crashme
+/// prints once the production kernel's memory is ready.
+pub(crate) fn capture_markers(prepared: Marker) -> Vec<Marker> {
     let marker = |name, text| Marker { name, text };
     vec![
-        marker("crashme planted its pages", crashme::PLANTED_END),
+        prepared,
         marker("crashme armed the capture kernel", crashme::ARMED),
         marker("the production kernel crashes", "sysrq: Trigger a crash"),
         marker("the capture kernel boots", CAPTURE_BOOT),

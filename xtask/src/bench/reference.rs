@@ -28,10 +28,10 @@ use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use object::Endianness;
 
 use crate::dist::Dist;
+use crate::qemu_test;
 use crate::qemu_test::kernel::Kernel;
 use crate::qemu_test::scenarios::{CAPTURE_CMDLINE_BASE, DISK_CONFIG};
 use crate::qemu_test::vm::{Marker, Outcome};
-use crate::qemu_test::{self, CAPTURE_BOOT};
 use crate::util::{self, target_dir};
 
 /// One reference guest.
@@ -255,16 +255,10 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
 
 /// What the console must show, in order, for a capture in bench mode.
 fn markers() -> Vec<Marker> {
-    let marker = |name, text| Marker { name, text };
-    vec![
-        marker("crashme filled the bench mix", mix::MIX_FILLED),
-        marker("crashme armed the capture kernel", crashme::ARMED),
-        marker("the production kernel crashes", "sysrq: Trigger a crash"),
-        marker("the capture kernel boots", CAPTURE_BOOT),
-        marker("the capture kernel runs /init", "Run /init as init process"),
-        marker("lifeboat logs", "lifeboat: "),
-        marker("PID 1 reboots", "reboot: Restarting system"),
-    ]
+    qemu_test::capture_markers(Marker {
+        name: "crashme filled the bench mix",
+        text: mix::MIX_FILLED,
+    })
 }
 
 /// crashme's initramfs in bench mode: the files of qemu-test's, plus the
