@@ -150,10 +150,63 @@ pub fn ensure(lists: &[&[Package]]) -> Result<()> {
     .with_context(|| format!("cannot install the packages we need:\n{why}"))
 }
 
+/// Adds the Rust standard library for `target` when rustup lacks it.
+///
+/// rust-toolchain.toml names the target, but rustup adds a toolchain's
+/// `targets` only when it installs the toolchain itself: a toolchain that
+/// was already there (and every one with `RUSTUP_AUTO_INSTALL=0`) builds
+/// for the musl target with ``can't find crate for `core` ``.
+pub fn ensure_rust_target(target: &str) -> Result<()> {
+    let installed = util::output(
+        Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .current_dir(util::project_root()),
+    )
+    .context("cannot ask rustup which targets are installed")?;
+    if lists_target(&installed, target) {
+        return Ok(());
+    }
+    eprintln!("installing the Rust target {target} (rustup target add {target})");
+    util::run(
+        Command::new("rustup")
+            .args(["target", "add", target])
+            .current_dir(util::project_root()),
+    )
+    .with_context(|| format!("cannot add the Rust target {target}, which init is built for"))
+}
+
+/// Whether `rustup target list --installed` printed `target` on a line.
+fn lists_target(installed: &str, target: &str) -> bool {
+    installed.lines().any(|line| line.trim() == target)
+}
+
 fn is_installed(name: &str) -> Result<bool> {
     let output = Command::new("dpkg-query")
         .args(["--show", "--showformat=${db:Status-Status}", name])
         .output()
         .context("cannot run dpkg-query: the tests need a Debian-like system")?;
     Ok(output.status.success() && output.stdout == b"installed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lists_target;
+
+    #[test]
+    fn installed_targets_are_matched_by_whole_line() {
+        let cases = [
+            ("x86_64-unknown-linux-gnu\n", false),
+            ("x86_64-unknown-linux-gnu\nx86_64-unknown-linux-musl\n", true),
+            ("x86_64-unknown-linux-musl", true),
+            ("x86_64-unknown-linux-muslx32\n", false),
+            ("", false),
+        ];
+        for (installed, expected) in cases {
+            assert_eq!(
+                lists_target(installed, "x86_64-unknown-linux-musl"),
+                expected,
+                "{installed:?}"
+            );
+        }
+    }
 }

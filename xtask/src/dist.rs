@@ -42,6 +42,7 @@ pub fn run() -> Result<()> {
 /// Builds and checks everything; `qemu-test` starts with this too.
 pub fn build() -> Result<Dist> {
     deps::ensure(&[deps::BUILD])?;
+    deps::ensure_rust_target(GUEST_TARGET)?;
 
     util::run(
         util::cargo()
