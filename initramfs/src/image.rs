@@ -9,7 +9,7 @@ use lifeboat_config::{Config, TargetKind, BAKED_PATH};
 use thiserror::Error;
 
 use crate::cpio::{Archive, ArchiveError};
-use crate::modules::{ModuleError, ModuleTree};
+use crate::modules::{Lookup, ModuleError, ModuleTree};
 
 /// Where PID 1 finds the list of modules to load, one absolute image path
 /// per line, in load order.
@@ -78,6 +78,11 @@ pub enum ImageError {
     NoModuleTree { modules: Vec<String> },
     #[error(transparent)]
     Modules(#[from] ModuleError),
+    #[error(
+        "filesystem {fstype} (a dump target's) is neither built into this kernel nor a module \
+         of {modules_dir}: a capture kernel could not mount it"
+    )]
+    FilesystemMissing { fstype: String, modules_dir: PathBuf },
     #[error("cannot lay out the image")]
     Archive(#[from] ArchiveError),
     #[error("cannot compress the image with zstd level {level}")]
@@ -108,7 +113,12 @@ pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
     let modules = match spec.modules_dir {
         Some(dir) => {
             let tree = ModuleTree::open(dir)?;
-            tree.resolve(&wanted_modules(spec.config, spec.found_filesystems, &tree))?
+            tree.resolve(&wanted_modules(
+                spec.config,
+                spec.found_filesystems,
+                &tree,
+                dir,
+            )?)?
         }
         None if spec.config.modules.is_empty() => Vec::new(),
         None => {
@@ -154,10 +164,17 @@ pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
 }
 
 /// The config's modules, then the modules of the disk targets' filesystem
-/// types (named, or found on this machine for `fstype = auto`) that the
-/// tree has as files. A built-in or unknown type needs none: the mount
-/// will tell.
-fn wanted_modules(config: &Config, found_filesystems: &[String], tree: &ModuleTree) -> Vec<String> {
+/// types (named, or found on this machine for `fstype = auto`). A mount
+/// asks the kernel for `fs-<type>`, which modules declare as an alias, so
+/// that is the name looked up first; a built-in filesystem needs nothing,
+/// and one this kernel does not have at all fails the image now rather
+/// than the capture later.
+fn wanted_modules(
+    config: &Config,
+    found_filesystems: &[String],
+    tree: &ModuleTree,
+    modules_dir: &Path,
+) -> Result<Vec<String>, ImageError> {
     let mut wanted = config.modules.clone();
     let named = config
         .targets
@@ -166,11 +183,27 @@ fn wanted_modules(config: &Config, found_filesystems: &[String], tree: &ModuleTr
             TargetKind::Disk(disk) => disk.fstype.as_ref(),
         });
     for fstype in named.chain(found_filesystems) {
-        if tree.has_file(fstype) && !wanted.contains(fstype) {
-            wanted.push(fstype.clone());
+        let mut provider = None;
+        for name in [format!("fs-{fstype}"), fstype.clone()] {
+            match tree.lookup(&name)? {
+                Lookup::Missing => continue,
+                Lookup::Builtin(_) => provider = Some(None),
+                Lookup::File(_) | Lookup::Alias(_) => provider = Some(Some(name)),
+            }
+            break;
+        }
+        match provider {
+            None => {
+                return Err(ImageError::FilesystemMissing {
+                    fstype: fstype.clone(),
+                    modules_dir: modules_dir.to_owned(),
+                })
+            }
+            Some(Some(name)) if !wanted.contains(&name) => wanted.push(name),
+            Some(_) => {}
         }
     }
-    wanted
+    Ok(wanted)
 }
 
 /// One zstd frame with the content size and a checksum, which the kernel's
@@ -294,13 +327,17 @@ mod tests {
         let init = dir.path().join("init");
         fs::write(&init, b"").unwrap();
         tree(dir.path(), &[("kernel/fs/btrfs/btrfs.ko", "")]);
+        // vfat as the generic kernel has it: a module file whose name is
+        // not the filesystem's, found through its `fs-` alias.
+        let vfat = test_elf::module(&["depends=", "alias=fs-vfat"], &[], &[]);
+        fs::create_dir_all(dir.path().join("kernel/fs/fat")).unwrap();
+        fs::write(dir.path().join("kernel/fs/fat/fat_modern.ko"), vfat).unwrap();
         // (named fstype, fstype found on this machine for auto, modules)
         let cases: &[(Option<&str>, Option<&str>, &[&str])] = &[
             (Some("btrfs"), None, &["btrfs"]),
             // Built in: no file.
             (Some("ext4"), None, &[]),
-            // Not in this tree: the mount will report it.
-            (Some("nfs"), None, &[]),
+            (Some("vfat"), None, &["fat_modern"]),
             (None, None, &[]),
             // `auto`, and the device was found here with btrfs on it.
             (None, Some("btrfs"), &["btrfs"]),
@@ -320,6 +357,23 @@ mod tests {
             })
             .unwrap();
             assert_eq!(image.modules, *want, "{fstype:?} {found:?}");
+        }
+        // A filesystem this kernel does not have fails the image, whether
+        // named or found on this machine.
+        for (fstype, found) in [(Some("xfs"), vec![]), (None, vec!["xfs".to_owned()])] {
+            let error = build_image(&ImageSpec {
+                init: &init,
+                config: &config(&[], fstype),
+                modules_dir: Some(dir.path()),
+                found_filesystems: &found,
+                compression: Compression::None,
+            })
+            .unwrap_err();
+            assert!(
+                matches!(&error, ImageError::FilesystemMissing { fstype, .. } if fstype == "xfs"),
+                "{error}"
+            );
+            assert!(error.to_string().contains("filesystem xfs"), "{error}");
         }
     }
 
@@ -349,7 +403,7 @@ mod tests {
                 &with_module,
                 Some(dir.path()),
                 format!(
-                    "module `virtio_blk` is neither a file nor built in, in {}",
+                    "module `virtio_blk` is neither a module file, built in, nor an alias of either, in {}",
                     dir.path().display()
                 ),
             ),
