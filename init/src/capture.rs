@@ -342,6 +342,7 @@ fn write_dump(
         compression_level: capture.config.compression_level,
         modules_loaded: capture.modules.loaded.clone(),
         modules_failed: capture.modules.failed.clone(),
+        modules_unsupported: capture.modules.unsupported.clone(),
         ..ResultRecord::default()
     };
 

@@ -76,6 +76,10 @@ pub fn mount_api_filesystems(system: &dyn System, root: &Path) -> Vec<SysError> 
 pub struct ModuleReport {
     pub loaded: Vec<String>,
     pub failed: Vec<String>,
+    /// Modules the kernel refused with ENODEV: their device or CPU feature
+    /// is not there. The image carries accelerated implementations next to
+    /// generic ones (crc32c_intel beside crc32c_generic), so this is normal.
+    pub unsupported: Vec<String>,
 }
 
 /// Loads the modules listed (one path per line, in load order) in
@@ -105,6 +109,10 @@ pub fn load_modules(system: &dyn System, list_path: &Path) -> ModuleReport {
                 report.loaded.push(name);
             }
             Err(error) if error.errno() == Some(nix::Error::EEXIST) => report.loaded.push(name),
+            Err(error) if error.errno() == Some(nix::Error::ENODEV) => {
+                log::info!("module {name} does not apply to this machine (ENODEV)");
+                report.unsupported.push(name);
+            }
             Err(error) => {
                 log::error!("{error}");
                 report.failed.push(name);
@@ -172,14 +180,16 @@ mod tests {
             failing_modules: vec![
                 (paths[1].clone(), nix::Error::EEXIST),
                 (paths[2].clone(), nix::Error::ENOEXEC),
+                (paths[3].clone(), nix::Error::ENODEV),
             ],
             ..Recorder::default()
         };
         let report = load_modules(&recorder, &list);
         let calls: Vec<Call> = paths.iter().cloned().map(Call::LoadModule).collect();
         assert_eq!(*recorder.calls.borrow(), calls);
-        assert_eq!(report.loaded, ["virtio_ring", "virtio", "virtio_blk"]);
+        assert_eq!(report.loaded, ["virtio_ring", "virtio"]);
         assert_eq!(report.failed, ["virtio_pci"]);
+        assert_eq!(report.unsupported, ["virtio_blk"]);
         assert!(paths.iter().all(|p| !Path::new(p).exists()));
     }
 

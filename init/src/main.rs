@@ -9,6 +9,7 @@
 
 mod capture;
 mod early;
+mod kmsg;
 mod logger;
 mod record;
 mod system;

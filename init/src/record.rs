@@ -60,6 +60,8 @@ pub struct ResultRecord {
     pub peak_memory_kib: Option<u64>,
     pub modules_loaded: Vec<String>,
     pub modules_failed: Vec<String>,
+    /// Refused with ENODEV: no device or CPU feature for them here.
+    pub modules_unsupported: Vec<String>,
 }
 
 impl ResultRecord {
@@ -108,6 +110,7 @@ impl ResultRecord {
         json.number("peak_memory_kib", self.peak_memory_kib);
         json.strings("modules_loaded", &self.modules_loaded);
         json.strings("modules_failed", &self.modules_failed);
+        json.strings("modules_unsupported", &self.modules_unsupported);
         json.finish()
     }
 }

@@ -9,15 +9,20 @@ use lifeboat_config::FinalAction;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::reboot::{reboot, RebootMode};
 
+use crate::kmsg::KernelLogCursor;
+
 /// A failed system call, with what it was acting on.
 #[derive(Debug, thiserror::Error)]
 pub enum SysError {
-    #[error("cannot mount {source_name} ({fstype}) on {target}: {errno}")]
+    #[error("cannot mount {source_name} ({fstype}) on {target}: {errno}{}", kernel_said(.kernel_lines))]
     Mount {
         source_name: String,
         fstype: String,
         target: PathBuf,
         errno: nix::Error,
+        /// What the kernel logged during the attempt: the reason, which the
+        /// errno alone does not tell.
+        kernel_lines: Vec<String>,
     },
     #[error("cannot unmount {target}: {errno}")]
     Unmount { target: PathBuf, errno: nix::Error },
@@ -28,6 +33,14 @@ pub enum SysError {
     },
     #[error("cannot load module {path}: {errno}")]
     LoadModule { path: PathBuf, errno: nix::Error },
+}
+
+fn kernel_said(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!(" (kernel: {})", lines.join(" | "))
+    }
 }
 
 impl SysError {
@@ -71,11 +84,16 @@ impl System for Linux {
         data: &str,
     ) -> Result<(), SysError> {
         let data = (!data.is_empty()).then_some(data);
+        let mut kernel_log = KernelLogCursor::at_end(Path::new("/dev/kmsg"));
         mount(Some(source), target, Some(fstype), flags, data).map_err(|errno| SysError::Mount {
             source_name: source.to_owned(),
             fstype: fstype.to_owned(),
             target: target.to_owned(),
             errno,
+            kernel_lines: kernel_log
+                .as_mut()
+                .map(KernelLogCursor::kernel_lines)
+                .unwrap_or_default(),
         })
     }
 
@@ -164,6 +182,7 @@ impl System for Recorder {
                 fstype: fstype.to_owned(),
                 target: target.to_owned(),
                 errno: *errno,
+                kernel_lines: vec!["EXT4-fs (vda): Cannot load crc32c driver.".to_owned()],
             }),
             None => Ok(()),
         }
@@ -195,5 +214,30 @@ impl System for Recorder {
     fn final_action(&self, action: FinalAction) -> nix::Error {
         self.calls.borrow_mut().push(Call::FinalAction(action));
         nix::Error::EPERM
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_mount_says_what_the_kernel_said() {
+        let error = |kernel_lines: &[&str]| SysError::Mount {
+            source_name: "/dev/vda".into(),
+            fstype: "ext4".into(),
+            target: "/mnt/target0".into(),
+            errno: nix::Error::ENOENT,
+            kernel_lines: kernel_lines.iter().map(|line| line.to_string()).collect(),
+        };
+        assert_eq!(
+            error(&[]).to_string(),
+            "cannot mount /dev/vda (ext4) on /mnt/target0: ENOENT: No such file or directory"
+        );
+        assert_eq!(
+            error(&["EXT4-fs (vda): Cannot load crc32c driver.", "second"]).to_string(),
+            "cannot mount /dev/vda (ext4) on /mnt/target0: ENOENT: No such file or directory \
+             (kernel: EXT4-fs (vda): Cannot load crc32c driver. | second)"
+        );
     }
 }
