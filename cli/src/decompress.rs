@@ -8,11 +8,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use dumper::elf::read_core_headers;
+use dumper::output;
 use dumper::seekable::reader::{salvage_core, Salvage, SegmentFate};
 use dumper::stream::is_zero;
 
 use crate::input::{self, expected_size, human, percent};
-use crate::save::{create_partial, sync_parent};
 use crate::{progress, Exit, EXIT_STATUS};
 
 /// Blocks of this size that hold only zeroes are skipped, left as holes.
@@ -86,7 +86,8 @@ pub fn run(args: Args) -> Result<Exit> {
         );
     }
 
-    let (partial, file) = create_partial(&args.output)?;
+    let partial = output::incomplete_path(&args.output);
+    let file = output::create_private_file(&partial)?;
     let bar = progress::bytes(intact, "decompressing");
     let mut sparse = SparseWriter { file: &file };
     let report = dump.decompress_to(
@@ -140,14 +141,7 @@ pub fn run(args: Args) -> Result<Exit> {
     file.sync_all()
         .with_context(|| format!("cannot make {} durable", partial.display()))?;
     drop(file);
-    fs::rename(&partial, &args.output).with_context(|| {
-        format!(
-            "cannot rename {} to {}",
-            partial.display(),
-            args.output.display()
-        )
-    })?;
-    sync_parent(&args.output)?;
+    output::publish(&partial, &args.output)?;
     eprintln!(
         "lifeboat: wrote {} ({good} bytes, {}{})",
         args.output.display(),

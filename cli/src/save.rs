@@ -2,15 +2,13 @@
 //! capture kernel, so that a dump saved by kdump-utils with lifeboat as its
 //! core collector is the same as one lifeboat's own capture makes.
 
-use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use dumper::elf::read_core_headers;
-use dumper::sink::FileSink;
+use dumper::output::{Destination as _, DirDestination};
 use dumper::stream::{compress_file, StreamOptions, StreamSummary};
 
 use crate::input::{human, percent};
@@ -123,74 +121,36 @@ fn save_to_stdout(input: &File, size: u64, options: &StreamOptions) -> Result<St
     Ok(summary)
 }
 
-/// Streams into `<output>.incomplete`, makes it durable, then renames it:
-/// the same steps as PID 1's, so that only whole dumps have the final name.
+/// Streams into `<output>.incomplete`, makes it durable, then renames it,
+/// through the same destination as PID 1's: only whole dumps have the
+/// final name.
 fn save_to_file(
     input: &File,
     size: u64,
     options: &StreamOptions,
     output: &Path,
 ) -> Result<StreamSummary> {
-    let (partial, file) = create_partial(output)?;
+    let Some(name) = output.file_name().and_then(|name| name.to_str()) else {
+        bail!("{} does not name a file", output.display());
+    };
+    let dir = match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let artifact = DirDestination::at(dir).create(name)?;
+    let partial = artifact.describe();
     let bar = progress::bytes(size, "saving");
-    let (summary, sink) = compress_file(input, size, FileSink::new(file), options, |p| {
+    let (summary, artifact) = compress_file(input, size, artifact, options, |p| {
         bar.set_position(p.bytes_done)
     })
     .with_context(|| {
         format!(
-            "saving stopped; what was written is in {} (`lifeboat decompress --recover` reads it)",
-            partial.display()
+            "saving stopped; what was written is in {partial} (`lifeboat decompress --recover` reads it)"
         )
     })?;
     bar.finish_and_clear();
-    sink.finish()
-        .with_context(|| format!("cannot make {} durable", partial.display()))?;
-    fs::rename(&partial, output).with_context(|| {
-        format!(
-            "cannot rename {} to {}",
-            partial.display(),
-            output.display()
-        )
-    })?;
-    sync_parent(output)?;
+    artifact.commit()?;
     Ok(summary)
-}
-
-/// `<output>.incomplete`, beside the output.
-fn partial_path(output: &Path) -> Result<PathBuf> {
-    let Some(name) = output.file_name() else {
-        bail!("{} does not name a file", output.display());
-    };
-    let mut partial = OsString::from(name);
-    partial.push(".incomplete");
-    Ok(output.with_file_name(partial))
-}
-
-/// Creates (or truncates) the `.incomplete` file beside `output`, mode
-/// 0600 since a vmcore holds every secret of its machine, open for reading
-/// and writing.
-pub fn create_partial(output: &Path) -> Result<(PathBuf, File)> {
-    let partial = partial_path(output)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
-    Ok((partial, file))
-}
-
-/// Makes a rename durable: the directory entry lives in the parent.
-pub fn sync_parent(path: &Path) -> Result<()> {
-    let parent = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    File::open(parent)
-        .and_then(|dir| dir.sync_all())
-        .with_context(|| format!("cannot sync directory {}", parent.display()))
 }
 
 fn print_summary(input: &Path, destination: &str, summary: &StreamSummary) {

@@ -8,9 +8,10 @@
 
 pub mod blkid;
 pub mod elf;
+pub mod output;
 pub mod printk;
+pub mod record;
 pub mod seekable;
-pub mod sink;
 pub mod stream;
 mod sys;
 pub mod time;

@@ -11,15 +11,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dumper::blkid::{self, BlockDevice};
-use dumper::sink::FileSink;
+use dumper::output::FileSink;
 use dumper::stream::{compress_file, Progress, StreamError, StreamOptions};
 use lifeboat_config::{Config, DeviceSpec, DiskTarget, Target, TargetKind};
 use nix::mount::MsFlags;
 
 use crate::early::ModuleReport;
 use crate::logger;
-use crate::record::{ResultRecord, Status};
 use crate::system::{SysError, System};
+use dumper::record::{Record, Status};
 
 /// How much of the vmcore is read again to measure the plain read rate.
 const READ_RATE_SAMPLE_BYTES: u64 = 1 << 30;
@@ -324,7 +324,7 @@ fn write_dump(
     });
     let (dir, stamp) = create_stamped_dir(base, &dumper::time::dump_stamp(crash_time))?;
     let dump_name = format!("dump.{stamp}.zst");
-    let mut record = ResultRecord {
+    let mut record = Record {
         lifeboat_version: capture.version.to_owned(),
         status: Some(Status::InProgress),
         kernel_release: info.kernel_release.clone(),
@@ -343,7 +343,7 @@ fn write_dump(
         modules_loaded: capture.modules.loaded.clone(),
         modules_failed: capture.modules.failed.clone(),
         modules_unsupported: capture.modules.unsupported.clone(),
-        ..ResultRecord::default()
+        ..Record::default()
     };
 
     // The kernel log first, durable before anything risky starts: it is the
@@ -364,7 +364,7 @@ fn write_dump(
             record.status = Some(Status::Complete);
             record.dump_bytes = Some(summary.output_bytes);
             record.xxh64 = Some(summary.xxh64);
-            record.read_method = Some(summary.read_method.as_str());
+            record.read_method = Some(summary.read_method.as_str().to_owned());
             record.dump_seconds = Some(summary.elapsed.as_secs_f64());
             record.frames = Some(summary.frames);
             record.zero_frames = Some(summary.zero_frames);

@@ -11,7 +11,6 @@ mod capture;
 mod early;
 mod kmsg;
 mod logger;
-mod record;
 mod system;
 
 use std::path::Path;

@@ -82,7 +82,10 @@ pub enum ImageError {
         "filesystem {fstype} (a dump target's) is neither built into this kernel nor a module \
          of {modules_dir}: a capture kernel could not mount it"
     )]
-    FilesystemMissing { fstype: String, modules_dir: PathBuf },
+    FilesystemMissing {
+        fstype: String,
+        modules_dir: PathBuf,
+    },
     #[error("cannot lay out the image")]
     Archive(#[from] ArchiveError),
     #[error("cannot compress the image with zstd level {level}")]

@@ -30,7 +30,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::deps;
 use crate::dist;
-use crate::qemu_test::kernel;
+use crate::guest::kernel::{self, Flavour};
 use crate::util::target_dir;
 
 /// Rounds when `--runs` is not given.
@@ -77,7 +77,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
 pub fn run(args: &[String]) -> Result<()> {
     let options = parse_options(args)?;
     deps::ensure(&[deps::BUILD, deps::QEMU_TEST, deps::BENCH])?;
-    let kernel = kernel::fetch()?;
+    let kernel = kernel::fetch(Flavour::Cloud)?;
     println!("kernel: {} ({})", kernel.package, kernel.vmlinuz.display());
     let dist = dist::build()?;
 

@@ -33,6 +33,22 @@ pub const QEMU_TEST: &[Package] = &[
         why: "mkfs.ext4 for the test disk and debugfs to read it back unmounted",
     },
     Package {
+        name: "xfsprogs",
+        why: "mkfs.xfs and xfs_repair for the xfs test disk",
+    },
+    Package {
+        name: "btrfs-progs",
+        why: "mkfs.btrfs and btrfs check for the btrfs test disk",
+    },
+    Package {
+        name: "dosfstools",
+        why: "mkfs.vfat and fsck.vfat for the vfat test disk",
+    },
+    Package {
+        name: "mtools",
+        why: "mcopy, to read the vfat test disk back unmounted",
+    },
+    Package {
         name: "zstd",
         why: "zstd -d, to decompress the dump with a tool we did not write",
     },
@@ -196,7 +212,10 @@ mod tests {
     fn installed_targets_are_matched_by_whole_line() {
         let cases = [
             ("x86_64-unknown-linux-gnu\n", false),
-            ("x86_64-unknown-linux-gnu\nx86_64-unknown-linux-musl\n", true),
+            (
+                "x86_64-unknown-linux-gnu\nx86_64-unknown-linux-musl\n",
+                true,
+            ),
             ("x86_64-unknown-linux-musl", true),
             ("x86_64-unknown-linux-muslx32\n", false),
             ("", false),

@@ -7,6 +7,7 @@ mod ci;
 mod deps;
 mod dist;
 mod fuzz;
+mod guest;
 mod qemu_test;
 mod tidy;
 mod util;

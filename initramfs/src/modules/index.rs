@@ -169,7 +169,9 @@ pub(super) fn parse_builtin(text: &str) -> BTreeSet<String> {
 
 /// `modules.dep`: `path: dep-path dep-path…` per module, dependencies being
 /// the whole closure, nearest first.
-pub(super) fn parse_modules_dep(text: &str) -> (BTreeMap<String, PathBuf>, BTreeMap<String, Vec<String>>) {
+pub(super) fn parse_modules_dep(
+    text: &str,
+) -> (BTreeMap<String, PathBuf>, BTreeMap<String, Vec<String>>) {
     let mut files = BTreeMap::new();
     let mut deps = BTreeMap::new();
     let name_of = |path: &str| module_name_of_file(path.rsplit('/').next().unwrap_or(path));

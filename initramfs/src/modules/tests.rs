@@ -1,3 +1,6 @@
+//! Tests of module resolution against synthetic trees, read directly and
+//! through the output of Debian's depmod.
+
 use std::collections::HashMap;
 use std::fs;
 use std::process::Command;
@@ -191,7 +194,11 @@ const GENERIC_TREE: &[Spec] = &[
     ),
     ("kernel/lib/crc16.ko", "", &[]),
     ("kernel/fs/mbcache.ko", "", &[]),
-    ("kernel/fs/jbd2/jbd2.ko", "", &["softdep=pre: crypto-crc32c"]),
+    (
+        "kernel/fs/jbd2/jbd2.ko",
+        "",
+        &["softdep=pre: crypto-crc32c"],
+    ),
     (
         "kernel/fs/ext4/ext4.ko",
         "crc16,mbcache,jbd2",
@@ -415,7 +422,13 @@ fn run_depmod(base: &Path, release: &str) {
         .arg(base)
         .arg(release)
         .status()
-        .or_else(|_| Command::new("/sbin/depmod").arg("-b").arg(base).arg(release).status())
+        .or_else(|_| {
+            Command::new("/sbin/depmod")
+                .arg("-b")
+                .arg(base)
+                .arg(release)
+                .status()
+        })
         .expect("depmod (Debian package kmod) must be installed");
     assert!(status.success());
 }
@@ -536,7 +549,10 @@ fn alias_indexes_parse() {
     );
     assert_eq!(
         builtin,
-        [Alias::new("fs-ext4", "ext4"), Alias::new("crc32c", "crc32c_generic")]
+        [
+            Alias::new("fs-ext4", "ext4"),
+            Alias::new("crc32c", "crc32c_generic")
+        ]
     );
     // `-` is `_` outside brackets only, where it makes a range.
     assert_eq!(
@@ -547,7 +563,8 @@ fn alias_indexes_parse() {
 
 #[test]
 fn index_files_parse() {
-    let dep = "kernel/a.ko: kernel/b.ko.xz kernel/c-d.ko\nkernel/b.ko.xz:\nupdates/a.ko:\n\nnot a line\n";
+    let dep =
+        "kernel/a.ko: kernel/b.ko.xz kernel/c-d.ko\nkernel/b.ko.xz:\nupdates/a.ko:\n\nnot a line\n";
     let (files, deps) = parse_modules_dep(dep);
     assert_eq!(files["a"], Path::new("kernel/a.ko"));
     assert_eq!(files["b"], Path::new("kernel/b.ko.xz"));

@@ -28,10 +28,12 @@ use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use object::Endianness;
 
 use crate::dist::Dist;
-use crate::qemu_test;
-use crate::qemu_test::kernel::Kernel;
-use crate::qemu_test::scenarios::{CAPTURE_CMDLINE_BASE, DISK_CONFIG};
-use crate::qemu_test::vm::{Marker, Outcome};
+use crate::guest::disk::Fs;
+use crate::guest::image::{
+    build_capture_image, production_archive, write_archive, CAPTURE_CMDLINE_BASE, DISK_CONFIG,
+};
+use crate::guest::kernel::Kernel;
+use crate::guest::vm::{self, BootSpec, Marker};
 use crate::util::{self, target_dir};
 
 /// One reference guest.
@@ -154,7 +156,7 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
         kernel.modules.display()
     );
 
-    let capture_image = qemu_test::build_capture_image(
+    let capture_image = build_capture_image(
         dist,
         kernel,
         &dir,
@@ -165,12 +167,13 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
     write_production_image(&production_image, dist, kernel, &capture_image, code)?;
 
     let disk = dir.join("disk.img");
-    qemu_test::make_disk(&disk, DISK_UUID, DISK_LABEL, spec.disk_mib)?;
+    Fs::Ext4.make(&disk, DISK_UUID, DISK_LABEL, spec.disk_mib)?;
 
     let cmdline = format!("console=ttyS0 crashkernel={CRASHKERNEL} panic=-1");
     let markers = markers();
-    let vm_run = qemu_test::boot(
-        &qemu_test::BootSpec {
+    let deadline = Duration::from_secs(spec.deadline_secs);
+    let vm_run = vm::boot(
+        &BootSpec {
             memory_mib: spec.memory_mib,
             cpus: 1,
             kernel,
@@ -180,31 +183,12 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
             dir: &dir,
         },
         &markers,
-        Duration::from_secs(spec.deadline_secs),
+        deadline,
     )?;
-    for (marker, at) in markers.iter().zip(&vm_run.seen) {
-        println!("  {:7.1} s  {}", at.as_secs_f64(), marker.name);
-    }
-    println!("  {:7.1} s  QEMU exited", vm_run.elapsed.as_secs_f64());
-    let mut problems = qemu_test::bad_signs(&vm_run.serial);
-    if let Some(missing) = markers.get(vm_run.seen.len()) {
-        problems.push(format!(
-            "console: {} (`{}`) never appeared",
-            missing.name, missing.text
-        ));
-    }
-    match vm_run.outcome {
-        Outcome::TimedOut => problems.push(format!(
-            "QEMU was still running after {} s and was killed",
-            spec.deadline_secs
-        )),
-        Outcome::Exited(status) if !status.success() => {
-            problems.push(format!("QEMU failed: {status}"))
-        }
-        Outcome::Exited(_) => {}
-    }
+    vm::print_timeline(&markers, &vm_run);
+    let problems = vm::problems(&vm_run, &markers, deadline);
     if !problems.is_empty() {
-        qemu_test::print_serial_log(&dir);
+        vm::print_serial_log(&dir);
         bail!(
             "the capture of the {} guest failed ({}):\n- {}",
             spec.name,
@@ -213,15 +197,9 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
         );
     }
 
-    let extracted = dir.join("extracted");
-    fs::create_dir_all(&extracted)?;
-    util::output(
-        Command::new("debugfs")
-            .env("DEBUGFS_PAGER", "__none__")
-            .arg("-R")
-            .arg(format!("rdump {CRASH_DIR} {}", extracted.display()))
-            .arg(&disk),
-    )?;
+    let extracted = Fs::Ext4
+        .copy_dir(&disk, CRASH_DIR, &dir.join("extracted"))?
+        .with_context(|| format!("{CRASH_DIR} is not on the disk"))?;
     let dump = find_dump(&extracted)?;
     println!(
         "dump: {} ({} bytes)",
@@ -255,7 +233,7 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
 
 /// What the console must show, in order, for a capture in bench mode.
 fn markers() -> Vec<Marker> {
-    qemu_test::capture_markers(Marker {
+    vm::capture_markers(Marker {
         name: "crashme filled the bench mix",
         text: mix::MIX_FILLED,
     })
@@ -271,10 +249,10 @@ fn write_production_image(
     code: Vec<u8>,
 ) -> Result<()> {
     let capture_cmdline = format!("{CAPTURE_CMDLINE_BASE} nr_cpus=1");
-    let mut archive = qemu_test::production_archive(dist, kernel, capture_image, &capture_cmdline)?;
+    let mut archive = production_archive(dist, kernel, capture_image, &capture_cmdline)?;
     archive.add_file(mix::MIX_FILE, 0o644, MIX.to_text().into_bytes())?;
     archive.add_file(mix::CODE_FILE, 0o644, code)?;
-    qemu_test::write_archive(out, archive)
+    write_archive(out, archive)
 }
 
 /// The executable sections of every module under `modules`, in path order,

@@ -1,5 +1,5 @@
 //! The checks of a finished capture, made with tools we did not write:
-//! debugfs reads the disk without mounting it, zstd decompresses, xxhsum
+//! the filesystem's own tools check and read the disk, zstd decompresses, xxhsum
 //! hashes, makedumpfile reads the printk ring, crash opens the dump with the
 //! debug kernel (`analysis.rs`). Our own code only compares.
 
@@ -15,6 +15,7 @@ use object::read::elf::{FileHeader, ProgramHeader};
 use object::{Endianness, ReadCache};
 
 use super::analysis;
+use crate::guest::disk::Fs;
 use crate::util;
 
 /// Where lifeboat's config puts dumps on the target filesystem.
@@ -34,6 +35,8 @@ pub struct Failure {
 pub struct Inputs<'a> {
     pub dir: &'a Path,
     pub disk: &'a Path,
+    /// The test disk's filesystem.
+    pub fs: Fs,
     pub planted: &'a Planted,
     pub expect_status: &'a str,
     /// The compression threads lifeboat.json must report: one per CPU.
@@ -55,7 +58,7 @@ pub const NONE: &str = "none";
 /// others still run, so one VM run reports as much as it can.
 pub fn run(inputs: &Inputs) -> Vec<Failure> {
     let mut report = Report::default();
-    if !report.record("e2fsck", fsck(inputs.disk)) {
+    if !report.record("fsck", inputs.fs.check(inputs.disk)) {
         return report.failures;
     }
     let mut failures = report.failures;
@@ -67,48 +70,9 @@ pub fn run(inputs: &Inputs) -> Vec<Failure> {
     failures
 }
 
-/// Checks the filesystem the way the next boot would mount it: e2fsck
-/// replays the journal (debugfs reads the disk as it is, without it: a
-/// dump cut off by the deadline is durable in the journal, which the next
-/// mount replays) and must find nothing to repair.
-fn fsck(disk: &Path) -> Result<String> {
-    let output = Command::new("e2fsck")
-        .args(["-f", "-y"])
-        .arg(disk)
-        .output()
-        .context("cannot run e2fsck (Debian package e2fsprogs)")?;
-    let said = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    let replayed = said.contains("recovering journal");
-    // After an unclean stop (the deadline scenario reboots with the target
-    // mounted), ext4's free-block and free-inode summaries are stale: they
-    // are not journaled, and every fsck recomputes them. Any other repair
-    // is damage.
-    let lines: Vec<&str> = said.lines().collect();
-    let repairs: Vec<&str> = lines
-        .windows(2)
-        .filter(|pair| pair[1].starts_with("Fix? yes"))
-        .map(|pair| pair[0])
-        .filter(|problem| {
-            !(problem.starts_with("Free blocks count wrong")
-                || problem.starts_with("Free inodes count wrong"))
-        })
-        .collect();
-    // Exit 0: clean; 1: repaired, which replaying the journal alone reports.
-    match output.status.code() {
-        Some(0) => Ok("clean".into()),
-        Some(1) if repairs.is_empty() => Ok(if replayed {
-            "clean after replaying the journal".into()
-        } else {
-            "clean but for the free counts".into()
-        }),
-        _ => bail!("e2fsck found damage ({}):\n{said}", output.status),
-    }
-}
-
 fn check_complete(inputs: &Inputs) -> Vec<Failure> {
     let mut report = Report::default();
-    let dump = match extract(inputs.dir, inputs.disk) {
+    let dump = match extract(inputs) {
         Ok(dump) => dump,
         Err(error) => {
             report.fail("dump directory", error);
@@ -119,10 +83,7 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
         "dump directory",
         format!("{CRASH_DIR}/{}: {}", dump.stamp, dump.files.join(" ")),
     );
-    match check_modes(inputs.disk, &dump) {
-        Ok(()) => report.ok("file modes", "directory 0700, files 0600".into()),
-        Err(error) => report.fail("file modes", error),
-    }
+    report.record("file modes", check_modes(inputs, &dump));
     let xxh64 = match check_json(&dump, inputs.expect_status, inputs.expect_threads) {
         Ok(xxh64) => {
             report.ok(
@@ -205,10 +166,9 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
 fn check_no_dump(inputs: &Inputs) -> Vec<Failure> {
     let mut report = Report::default();
     let result = (|| -> Result<String> {
-        let crash = copy_crash_dir(inputs.dir, inputs.disk)?;
-        if !crash.is_dir() {
+        let Some(crash) = copy_crash_dir(inputs)? else {
             return Ok(format!("{CRASH_DIR} is not on the disk, as expected"));
-        }
+        };
         let entries = list(&crash)?;
         if !entries.is_empty() {
             bail!("expected no dump, found {CRASH_DIR}: {entries:?}");
@@ -235,10 +195,7 @@ fn check_unfinished(inputs: &Inputs) -> Vec<Failure> {
             return report.failures;
         }
     };
-    match check_modes(inputs.disk, &dump) {
-        Ok(()) => report.ok("file modes", "directory 0700, files 0600".into()),
-        Err(error) => report.fail("file modes", error),
-    }
+    report.record("file modes", check_modes(inputs, &dump));
     report.record(
         "lifeboat verify",
         analysis::check_verify_unfinished(inputs.lifeboat, &dump.dump),
@@ -247,7 +204,8 @@ fn check_unfinished(inputs: &Inputs) -> Vec<Failure> {
 }
 
 fn extract_unfinished(inputs: &Inputs) -> Result<(Dump, String)> {
-    let crash = copy_crash_dir(inputs.dir, inputs.disk)?;
+    let crash =
+        copy_crash_dir(inputs)?.with_context(|| format!("{CRASH_DIR} is not on the disk"))?;
     let entries = list(&crash)?;
     let [stamp] = entries.as_slice() else {
         bail!("expected one dump directory in {CRASH_DIR}, found {entries:?}");
@@ -339,24 +297,17 @@ struct Dump {
     files: Vec<String>,
 }
 
-/// Copies `/var/crash` off the (unmounted) disk into `<dir>/extracted/`
-/// and returns where it went; the path does not exist when the disk has
-/// no `/var/crash`.
-fn copy_crash_dir(dir: &Path, disk: &Path) -> Result<PathBuf> {
-    let out = dir.join("extracted");
-    if out.exists() {
-        fs::remove_dir_all(&out)?;
-    }
-    fs::create_dir_all(&out)?;
-    debugfs(disk, &format!("rdump {CRASH_DIR} {}", out.display()))?;
-    Ok(out.join("crash"))
+/// Copies `/var/crash` off the disk into `<dir>/extracted/` and returns
+/// where it went, or `None` when the disk has no `/var/crash`.
+fn copy_crash_dir(inputs: &Inputs) -> Result<Option<PathBuf>> {
+    inputs
+        .fs
+        .copy_dir(inputs.disk, CRASH_DIR, &inputs.dir.join("extracted"))
 }
 
-fn extract(dir: &Path, disk: &Path) -> Result<Dump> {
-    let crash = copy_crash_dir(dir, disk)?;
-    if !crash.is_dir() {
-        bail!("{CRASH_DIR} is not on the disk");
-    }
+fn extract(inputs: &Inputs) -> Result<Dump> {
+    let crash =
+        copy_crash_dir(inputs)?.with_context(|| format!("{CRASH_DIR} is not on the disk"))?;
 
     let mut incomplete = Vec::new();
     find_incomplete(&crash, &mut incomplete)?;
@@ -415,49 +366,34 @@ fn list(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Runs one debugfs request on the (unmounted) disk image. debugfs exits
-/// with 0 even when a request fails, so callers check what it produced.
-fn debugfs(disk: &Path, request: &str) -> Result<String> {
-    util::output(
-        Command::new("debugfs")
-            .env("DEBUGFS_PAGER", "__none__")
-            .arg("-R")
-            .arg(request)
-            .arg(disk),
-    )
-}
-
 /// A crash dump holds everything that was in memory, secrets included: only
-/// root may read it.
-fn check_modes(disk: &Path, dump: &Dump) -> Result<()> {
+/// root may read it. vfat stores no modes; there the check says so.
+fn check_modes(inputs: &Inputs, dump: &Dump) -> Result<String> {
     let dump_dir = format!("{CRASH_DIR}/{}", dump.stamp);
+    let copy_dir = dump.dmesg.parent().context("the dump has no directory")?;
     let mut wrong = Vec::new();
-    let mut expect = |path: String, mode: u32| -> Result<()> {
-        let actual = inode_mode(disk, &path)?;
-        if actual != mode {
-            wrong.push(format!("{path} is {actual:04o}, expected {mode:04o}"));
+    let mut checked = 0;
+    let mut expect = |path: String, copy: PathBuf, mode: u32| -> Result<()> {
+        if let Some(actual) = inputs.fs.mode(inputs.disk, &path, &copy)? {
+            checked += 1;
+            if actual != mode {
+                wrong.push(format!("{path} is {actual:04o}, expected {mode:04o}"));
+            }
         }
         Ok(())
     };
-    expect(dump_dir.clone(), 0o700)?;
+    expect(dump_dir.clone(), copy_dir.to_owned(), 0o700)?;
     for name in &dump.files {
-        expect(format!("{dump_dir}/{name}"), 0o600)?;
+        expect(format!("{dump_dir}/{name}"), copy_dir.join(name), 0o600)?;
     }
     if !wrong.is_empty() {
         bail!("{}", wrong.join("; "));
     }
-    Ok(())
-}
-
-/// The permission bits from debugfs `stat` ("Mode:  0600").
-fn inode_mode(disk: &Path, path: &str) -> Result<u32> {
-    let stat = debugfs(disk, &format!("stat {path}"))?;
-    let mode = stat
-        .split("Mode:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .with_context(|| format!("debugfs stat {path} shows no mode: {stat}"))?;
-    u32::from_str_radix(mode, 8).with_context(|| format!("bad mode `{mode}` of {path}"))
+    Ok(if checked == 0 {
+        format!("{} stores no modes", inputs.fs.name())
+    } else {
+        "directory 0700, files 0600".into()
+    })
 }
 
 /// Checks the status and the thread count, and returns the recorded xxh64

@@ -1,13 +1,15 @@
 //! The crash scenarios, as data: one row per VM run.
 
-/// Every scenario's capture kernel command line starts with this, and
-/// `nr_cpus=` follows. irqpoll and reset_devices let drivers cope with
-/// devices the crashed kernel left mid-operation; `panic=-1` reboots at
-/// once if the capture kernel itself panics, which ends QEMU.
-pub const CAPTURE_CMDLINE_BASE: &str = "console=ttyS0 irqpoll reset_devices panic=-1";
+use crate::guest::disk::Fs;
+use crate::guest::image::{CAPTURE_CMDLINE_BASE, DISK_CONFIG};
+use crate::guest::kernel::Flavour;
 
 pub struct Scenario {
     pub name: &'static str,
+    /// The kernel of both the production VM and the capture.
+    pub kernel: Flavour,
+    /// The test disk's filesystem, made with its mkfs's defaults.
+    pub fs: Fs,
     /// RAM of the production VM.
     pub memory_mib: u32,
     /// `crashkernel=` of the production kernel: the capture kernel's memory.
@@ -20,7 +22,8 @@ pub struct Scenario {
     pub config: &'static str,
     /// Extra arguments of `lifeboat image`.
     pub image_args: &'static [&'static str],
-    /// UUID of the ext4 test disk, fixed so that runs are comparable.
+    /// UUID of the test disk, fixed so that runs are comparable (for vfat,
+    /// a volume serial such as `6C1F-0B08`).
     pub disk_uuid: &'static str,
     /// Appended to `CAPTURE_CMDLINE_BASE`.
     pub capture_cmdline_extra: &'static str,
@@ -38,18 +41,6 @@ pub struct Scenario {
     /// Size of the test disk.
     pub disk_mib: u64,
 }
-
-/// One disk target, the test disk (`{uuid}`); the bench's reference
-/// vmcores are captured with it too.
-pub const DISK_CONFIG: &str = r#"
-final_action = "reboot"
-modules = ["virtio_pci", "virtio_blk"]
-[deadlines]
-device_wait = 30
-[[target]]
-type = "disk"
-device = "UUID={uuid}"
-"#;
 
 /// Two targets: the first names a disk that does not exist.
 const FALLBACK_CONFIG: &str = r#"
@@ -77,9 +68,23 @@ type = "disk"
 device = "LABEL=NOSUCHDISK"
 "#;
 
+/// The test disk, said to be xfs.
+const XFS_CONFIG: &str = r#"
+final_action = "reboot"
+modules = ["virtio_pci", "virtio_blk"]
+[deadlines]
+device_wait = 10
+[[target]]
+type = "disk"
+device = "UUID={uuid}"
+fstype = "xfs"
+"#;
+
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "disk-ext4",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 1,
@@ -98,6 +103,8 @@ pub const SCENARIOS: &[Scenario] = &[
     // /init, whatever the image (measured 2026-11-27: 64M, 68M, 70M fail).
     Scenario {
         name: "disk-ext4-72m",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
         memory_mib: 2048,
         crashkernel: "72M",
         cpus: 1,
@@ -115,6 +122,8 @@ pub const SCENARIOS: &[Scenario] = &[
     // default, `compression_threads = 0`, is one per CPU).
     Scenario {
         name: "disk-ext4-2cpus",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 2,
@@ -132,6 +141,8 @@ pub const SCENARIOS: &[Scenario] = &[
     // device deadline and dump to the second.
     Scenario {
         name: "fallback-target",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 1,
@@ -149,6 +160,8 @@ pub const SCENARIOS: &[Scenario] = &[
     // and say why.
     Scenario {
         name: "missing-disk",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 1,
@@ -166,6 +179,8 @@ pub const SCENARIOS: &[Scenario] = &[
     // fails with ENOSPC, stays `.incomplete`, and lifeboat.json says so.
     Scenario {
         name: "disk-full",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 1,
@@ -186,6 +201,8 @@ pub const SCENARIOS: &[Scenario] = &[
     // fast or loaded the machine; 12 s leaves room for a slow boot.
     Scenario {
         name: "deadline",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 1,
@@ -198,6 +215,100 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_status: "in-progress",
         expect_console: "deadline of 12 s passed while dumping",
         disk_mib: 512,
+    },
+    // Debian's generic kernel, where ext4, jbd2, mbcache, crc16, crc32c
+    // and virtio are all modules, and mkfs.ext4's default metadata_csum
+    // needs crc32c at mount time: found only through ext4's softdep on the
+    // alias `crypto-crc32c`.
+    Scenario {
+        name: "generic-ext4",
+        kernel: Flavour::Generic,
+        fs: Fs::Ext4,
+        memory_mib: 2048,
+        crashkernel: "96M",
+        cpus: 1,
+        config: DISK_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e08",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+        expect_console: "",
+        disk_mib: 512,
+    },
+    // xfs needs libcrc32c, whose softdep names the alias `crc32c`.
+    Scenario {
+        name: "generic-xfs",
+        kernel: Flavour::Generic,
+        fs: Fs::Xfs,
+        memory_mib: 2048,
+        crashkernel: "96M",
+        cpus: 1,
+        config: DISK_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e09",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+        expect_console: "",
+        disk_mib: 512,
+    },
+    // btrfs softdeps on blake2b-256, sha256, xxhash64 and crypto-crc32c.
+    Scenario {
+        name: "generic-btrfs",
+        kernel: Flavour::Generic,
+        fs: Fs::Btrfs,
+        memory_mib: 2048,
+        crashkernel: "96M",
+        cpus: 1,
+        config: DISK_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e0a",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+        expect_console: "",
+        disk_mib: 512,
+    },
+    // vfat needs its codepage and charset modules (nls_cp437, nls_ascii).
+    Scenario {
+        name: "generic-vfat",
+        kernel: Flavour::Generic,
+        fs: Fs::Vfat,
+        memory_mib: 2048,
+        crashkernel: "96M",
+        cpus: 1,
+        config: DISK_CONFIG,
+        image_args: &[],
+        disk_uuid: "6C1F-0B0B",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+        expect_console: "",
+        disk_mib: 512,
+    },
+    // The target's fstype says xfs but the disk is ext4: the mount fails,
+    // and lifeboat must say why in the kernel's words, not only EINVAL.
+    Scenario {
+        name: "wrong-fstype",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
+        memory_mib: 2048,
+        crashkernel: "96M",
+        cpus: 1,
+        config: XFS_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e0c",
+        capture_cmdline_extra: "",
+        plant_mib: 16,
+        deadline_secs: 300,
+        expect_status: "none",
+        expect_console: "(kernel: XFS (vda): Invalid superblock magic number",
+        disk_mib: 64,
     },
 ];
 

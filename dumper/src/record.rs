@@ -1,18 +1,31 @@
-//! `lifeboat.json`, the result record written beside every dump.
+//! `lifeboat.json`, the result record written beside every dump: its
+//! schema, written by PID 1 and read by the host.
 //!
 //! Written by hand rather than with serde: PID 1 stays small, and the
-//! record is a flat object whose every field is listed here.
+//! record is a flat object whose every field is listed here. Read with
+//! serde (the `serde` feature), by the `lifeboat` command and the tests.
 
 use std::fmt::Write as _;
 
+/// The record's file name in a dump directory.
+pub const RECORD_FILE: &str = "lifeboat.json";
+/// PID 1's own log's file name in a dump directory.
+pub const LOG_FILE: &str = "lifeboat.log";
+
 /// What became of a capture on one target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum Status {
     /// Written before the dump starts: if the record still says this, the
     /// capture was cut off (deadline, power loss) before it could say more.
     InProgress,
     Complete,
-    /// The dump started but did not finish; `error` says why.
+    /// The dump started but did not finish; `error` says why (a failure,
+    /// or the capture deadline, which also fills `stage`).
     Incomplete,
 }
 
@@ -27,12 +40,21 @@ impl Status {
 }
 
 /// The fields of `lifeboat.json`. Sizes are bytes, durations seconds.
-#[derive(Clone, Debug, Default)]
-pub struct ResultRecord {
+/// Fields derived from others when written (`crash_time_utc`,
+/// `dump_rate_mb_per_s`) are not kept when read.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+pub struct Record {
     pub lifeboat_version: String,
     pub status: Option<Status>,
     /// Where the capture stopped and why, when it did not complete.
     pub error: Option<String>,
+    /// What PID 1 was doing when the capture deadline cut it off.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub stage: Option<String>,
+    /// How much of the vmcore had been read when the dump stopped.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub vmcore_bytes_done: Option<u64>,
     pub kernel_release: Option<String>,
     pub build_id: Option<String>,
     pub crash_time: Option<u64>,
@@ -46,8 +68,9 @@ pub struct ResultRecord {
     pub dump_file: String,
     pub dump_bytes: Option<u64>,
     pub compression_level: i32,
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "read::hex_u64"))]
     pub xxh64: Option<u64>,
-    pub read_method: Option<&'static str>,
+    pub read_method: Option<String>,
     pub dump_seconds: Option<f64>,
     pub frames: Option<u64>,
     pub zero_frames: Option<u64>,
@@ -61,21 +84,24 @@ pub struct ResultRecord {
     pub modules_loaded: Vec<String>,
     pub modules_failed: Vec<String>,
     /// Refused with ENODEV: no device or CPU feature for them here.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub modules_unsupported: Vec<String>,
 }
 
-impl ResultRecord {
+impl Record {
     pub fn to_json(&self) -> String {
         let mut json = JsonObject::default();
         json.string("lifeboat_version", Some(&self.lifeboat_version));
         json.string("status", self.status.map(Status::as_str));
         json.string("error", self.error.as_deref());
+        json.string("stage", self.stage.as_deref());
+        json.number("vmcore_bytes_done", self.vmcore_bytes_done);
         json.string("kernel_release", self.kernel_release.as_deref());
         json.string("build_id", self.build_id.as_deref());
         json.number("crash_time", self.crash_time);
         json.string(
             "crash_time_utc",
-            self.crash_time.map(dumper::time::rfc3339).as_deref(),
+            self.crash_time.map(crate::time::rfc3339).as_deref(),
         );
         json.string("panic_message", self.panic_message.as_deref());
         json.string(
@@ -91,7 +117,7 @@ impl ResultRecord {
         json.number("dump_bytes", self.dump_bytes);
         json.number("compression_level", Some(self.compression_level));
         json.string("xxh64", self.xxh64.map(|h| format!("{h:016x}")).as_deref());
-        json.string("read_method", self.read_method);
+        json.string("read_method", self.read_method.as_deref());
         json.decimal("dump_seconds", self.dump_seconds);
         let rate = match (self.dump_seconds, self.status) {
             (Some(secs), Some(Status::Complete)) if secs > 0.0 => {
@@ -197,13 +223,49 @@ fn push_json_string(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// Reading a record back.
+#[cfg(feature = "serde")]
+mod read {
+    use serde::{Deserialize, Deserializer};
+
+    use super::Record;
+
+    /// A record that cannot be read, with what is wrong with it.
+    #[derive(Debug, thiserror::Error)]
+    #[error("not a lifeboat.json record: {0}")]
+    pub struct RecordError(#[from] serde_json::Error);
+
+    impl Record {
+        /// Parses `lifeboat.json`. Unknown fields (of a newer lifeboat) are
+        /// ignored; a missing or mistyped known one is an error.
+        pub fn read(text: &str) -> Result<Record, RecordError> {
+            Ok(serde_json::from_str(text)?)
+        }
+    }
+
+    /// The checksum, written as 16 hex digits (as `xxhsum -H64` prints it).
+    pub(super) fn hex_u64<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<u64>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        u64::from_str_radix(&text, 16)
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("xxh64 `{text}` is not hex")))
+    }
+}
+
+#[cfg(feature = "serde")]
+pub use read::RecordError;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn record_is_valid_json_with_escaped_strings() {
-        let record = ResultRecord {
+        let record = Record {
             lifeboat_version: "0.1.0 (abc)".into(),
             status: Some(Status::Complete),
             panic_message: Some("sysrq \"triggered\"\tcrash\n\u{1}".into()),
@@ -212,7 +274,7 @@ mod tests {
             dump_seconds: Some(2.0),
             xxh64: Some(0xabc),
             modules_loaded: vec!["virtio_blk".into()],
-            ..ResultRecord::default()
+            ..Record::default()
         };
         let json = record.to_json();
         let value: serde_json::Value = serde_json::from_str(&json).expect(&json);
@@ -224,5 +286,58 @@ mod tests {
         assert_eq!(value["error"], serde_json::Value::Null);
         assert_eq!(value["modules_loaded"][0], "virtio_blk");
         assert_eq!(value["modules_failed"], serde_json::json!([]));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn records_read_back_as_written() {
+        let record = Record {
+            lifeboat_version: "0.1.0".into(),
+            status: Some(Status::Incomplete),
+            error: Some("the capture deadline of 12 s passed".into()),
+            stage: Some("dumping to /mnt/target0/var/crash/202612030915".into()),
+            vmcore_bytes_done: Some(123 << 20),
+            crash_time: Some(1_798_416_000),
+            target: "disk LABEL=X:/var/crash".into(),
+            vmcore_bytes: 2_000_000,
+            dump_file: "dump.202612030915.zst".into(),
+            dump_bytes: Some(4096),
+            compression_level: -3,
+            xxh64: Some(0x0123_4567_89ab_cdef),
+            read_method: Some("mmap".into()),
+            dump_seconds: Some(2.5),
+            threads: Some(2),
+            capture_seconds: 12.25,
+            modules_loaded: vec!["virtio_blk".into()],
+            modules_unsupported: vec!["crc32c_intel".into()],
+            ..Record::default()
+        };
+        assert_eq!(Record::read(&record.to_json()).unwrap(), record);
+        for status in [Status::InProgress, Status::Complete, Status::Incomplete] {
+            let written = Record {
+                status: Some(status),
+                ..Record::default()
+            };
+            assert_eq!(
+                Record::read(&written.to_json()).unwrap().status,
+                Some(status)
+            );
+        }
+        let cases = [
+            ("{", "EOF"),
+            ("{\"status\": \"done\"}", "unknown variant"),
+            ("[]", "expected struct Record"),
+        ];
+        for (text, needle) in cases {
+            let error = Record::read(text).unwrap_err().to_string();
+            assert!(error.contains(needle), "{text}: {error}");
+        }
+        let bad_hash = Record::default()
+            .to_json()
+            .replace("\"xxh64\": null", "\"xxh64\": \"xyz\"");
+        assert!(Record::read(&bad_hash)
+            .unwrap_err()
+            .to_string()
+            .contains("not hex"));
     }
 }

@@ -1,6 +1,6 @@
-//! The kernel the test VMs boot: Debian's current cloud kernel, fetched with
-//! apt and unpacked under `target/kernel/<package>/`, once; and its debug
-//! twin, whose vmlinux lets `crash` read the dumps.
+//! The kernels the test VMs boot: Debian's current cloud or generic kernel,
+//! fetched with apt and unpacked under `target/kernel/<package>/`, once;
+//! and its debug twin, whose vmlinux lets `crash` read the dumps.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,9 +11,34 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::util::{self, target_dir};
 
-/// The metapackage that depends on the current cloud kernel. Its modules
-/// are plain `.ko` files and virtio is modular, as on a real cloud VM.
-const METAPACKAGE: &str = "linux-image-cloud-amd64";
+/// Which of Debian's amd64 kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// `linux-image-cloud-amd64`: ext4 and crc32c built in, virtio and the
+    /// other filesystems modular, as on a cloud VM.
+    Cloud,
+    /// `linux-image-amd64`: what a Debian server or desktop runs, with
+    /// ext4, crc32c and virtio all modules; its image is bigger.
+    Generic,
+}
+
+impl Flavour {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::Cloud => "cloud",
+            Flavour::Generic => "generic",
+        }
+    }
+
+    /// The metapackage that depends on the flavour's current kernel; both
+    /// ship plain `.ko` modules.
+    fn metapackage(self) -> &'static str {
+        match self {
+            Flavour::Cloud => "linux-image-cloud-amd64",
+            Flavour::Generic => "linux-image-amd64",
+        }
+    }
+}
 
 pub struct Kernel {
     /// The package, e.g. `linux-image-6.1.0-56-cloud-amd64`.
@@ -25,8 +50,8 @@ pub struct Kernel {
     pub modules: PathBuf,
 }
 
-pub fn fetch() -> Result<Kernel> {
-    let package = current_package()?;
+pub fn fetch(flavour: Flavour) -> Result<Kernel> {
+    let package = current_package(flavour.metapackage())?;
     let kernel_dir = target_dir().join("kernel");
     let unpacked = kernel_dir.join(&package);
     if let Some(kernel) = find_unpacked(&package, &unpacked)? {
@@ -146,9 +171,9 @@ fn extract_member(deb: &Path, member: &str, out: &Path) -> Result<()> {
 
 /// Asks apt which package the metapackage currently depends on, so that the
 /// tests follow Debian's kernel updates without a pinned version.
-fn current_package() -> Result<String> {
+fn current_package(metapackage: &str) -> Result<String> {
     let depends = || -> Result<Option<String>> {
-        let text = util::output(Command::new("apt-cache").args(["depends", METAPACKAGE]))?;
+        let text = util::output(Command::new("apt-cache").args(["depends", metapackage]))?;
         Ok(text.lines().find_map(|line| {
             let name = line.trim().strip_prefix("Depends:")?.trim();
             name.starts_with("linux-image-").then(|| name.to_string())
@@ -159,7 +184,7 @@ fn current_package() -> Result<String> {
     }
     // A machine that never ran `apt-get update` does not know the package.
     util::run(Command::new("apt-get").args(["update", "-q"]))?;
-    depends()?.with_context(|| format!("`apt-cache depends {METAPACKAGE}` names no kernel"))
+    depends()?.with_context(|| format!("`apt-cache depends {metapackage}` names no kernel"))
 }
 
 fn find_unpacked(package: &str, dir: &Path) -> Result<Option<Kernel>> {

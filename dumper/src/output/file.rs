@@ -1,4 +1,4 @@
-//! Sinks: where the compressed stream goes.
+//! A file written sequentially with bounded page-cache use.
 //!
 //! A capture kernel has a few tens of MiB of RAM. Left alone, the page cache
 //! would fill with dirty pages of the dump file until writeback throttles
