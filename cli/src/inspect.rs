@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use dumper::elf::ReadAt;
 use dumper::printk::{panic_message, read_log};
+use dumper::record::{Record, Status, RECORD_FILE};
 use dumper::seekable::reader::{Dump, TableStatus};
 use dumper::vmcore::Vmcore;
 use serde_json::{json, Value};
@@ -40,8 +41,11 @@ use crate::{Exit, EXIT_STATUS};
 /// `segments`, `memory_bytes`, `elf_error`; for a dump `dump_bytes`,
 /// `decompressed_bytes`, `frames`, `zero_frames`, `data_frames`,
 /// `frame_bytes`, `seek_table` ("consistent", "missing" or
-/// "inconsistent"), `seek_table_problem`, `damage`; and `intact_percent`
-/// and `complete`. A fact that cannot be known is null.
+/// "inconsistent"), `seek_table_problem`, `damage`; `intact_percent`
+/// and `complete`; and from the lifeboat.json beside the dump, if there is
+/// one, `record_status` and `record_error` (what the capture said became
+/// of it: a deadline that cut it, a full disk). A fact that cannot be
+/// known is null.
 #[derive(clap::Args)]
 #[command(after_long_help = EXIT_STATUS)]
 pub struct Args {
@@ -71,7 +75,10 @@ pub fn run(args: Args) -> Result<Exit> {
         "elf_error": null,
         "intact_percent": null,
         "complete": false,
+        "record_status": null,
+        "record_error": null,
     });
+    add_record_facts(&mut facts, &args.input);
     match input::open(&args.input)? {
         Input::Vmcore(file) => {
             facts["format"] = json!("vmcore");
@@ -93,6 +100,22 @@ pub fn run(args: Args) -> Result<Exit> {
         print_text(&facts)?;
     }
     Ok(Exit::Success)
+}
+
+/// What the capture recorded in the lifeboat.json beside the dump, when
+/// there is one: a dump and its record travel together.
+fn add_record_facts(facts: &mut Value, input: &std::path::Path) {
+    let path = input.with_file_name(RECORD_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    match Record::read(&text) {
+        Ok(record) => {
+            facts["record_status"] = json!(record.status.map(Status::as_str));
+            facts["record_error"] = json!(record.error);
+        }
+        Err(error) => facts["record_error"] = json!(format!("{}: {error}", path.display())),
+    }
 }
 
 fn add_dump_facts(facts: &mut Value, dump: &Dump<File>) {
@@ -226,6 +249,12 @@ fn print_text(facts: &Value) -> Result<()> {
         if let Some(damage) = text(&facts["damage"]) {
             line("damage", damage);
         }
+    }
+    match (text(&facts["record_status"]), text(&facts["record_error"])) {
+        (Some(status), Some(error)) => line("capture record", format!("{status}: {error}")),
+        (Some(status), None) => line("capture record", status),
+        (None, Some(error)) => line("capture record", format!("unreadable: {error}")),
+        (None, None) => {}
     }
     let complete = facts["complete"].as_bool().unwrap_or(false);
     line(

@@ -281,6 +281,30 @@ fn whole_dump_verifies_inspects_and_decompresses() {
     assert_eq!(facts["decompressed_bytes"], setup.vmcore.len() as u64);
     assert_eq!(facts["vmcore_bytes"], setup.vmcore.len() as u64);
     assert_eq!(facts["complete"], true);
+    assert!(facts["record_status"].is_null(), "no lifeboat.json yet");
+
+    // The record of a capture beside the dump is read and reported.
+    let record = dumper::record::Record {
+        status: Some(dumper::record::Status::Incomplete),
+        error: Some("the capture deadline of 9 s passed while dumping".into()),
+        ..Default::default()
+    };
+    fs::write(setup.dir.join("lifeboat.json"), record.to_json()).unwrap();
+    let output = lifeboat(&[&"inspect", &"--json", &setup.dump_path]);
+    expect_status(&output, 0, "inspect --json with a record");
+    let facts: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(facts["record_status"], "incomplete");
+    assert_eq!(
+        facts["record_error"],
+        "the capture deadline of 9 s passed while dumping"
+    );
+    let output = lifeboat(&[&"inspect", &setup.dump_path]);
+    assert!(
+        text(&output.stdout).contains("incomplete: the capture deadline of 9 s"),
+        "{}",
+        text(&output.stdout)
+    );
+    fs::remove_file(setup.dir.join("lifeboat.json")).unwrap();
 
     let out = setup.dir.join("out.vmcore");
     let output = lifeboat(&[&"decompress", &setup.dump_path, &"-o", &out]);

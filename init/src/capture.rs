@@ -1,25 +1,26 @@
 //! The capture itself: read what the crashed kernel left, then for each
-//! target in order, find it, mount it, and write the kernel log, the dump,
-//! the result record and our own log — stopping at the first target that
-//! takes a complete dump.
+//! target in order, prepare it (`targets/`), and write the kernel log, the
+//! dump, the result record and our own log into a private directory there
+//! — stopping at the first target that takes a complete dump.
 
 use std::error::Error;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dumper::blkid::{self, BlockDevice};
-use dumper::output::FileSink;
-use dumper::stream::{compress_file, Progress, StreamError, StreamOptions};
-use lifeboat_config::{Config, DeviceSpec, DiskTarget, Target, TargetKind};
-use nix::mount::MsFlags;
+use dumper::output::{Artifact, Destination};
+use dumper::record::{Record, Status, LOG_FILE, RECORD_FILE};
+use dumper::stream::{compress_file, Progress, StreamOptions};
+use lifeboat_config::{Config, Target};
 
 use crate::early::ModuleReport;
 use crate::logger;
-use crate::system::{SysError, System};
-use dumper::record::{Record, Status};
+use crate::stage::Stage;
+use crate::system::System;
+use crate::targets::{self, TargetError};
 
 /// How much of the vmcore is read again to measure the plain read rate.
 const READ_RATE_SAMPLE_BYTES: u64 = 1 << 30;
@@ -49,45 +50,6 @@ impl Environment<'_> {
             proc_self_status: "/proc/self/status".into(),
         }
     }
-}
-
-/// Why one target did not take a complete dump.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("device {spec} did not appear within {waited_secs} s (block devices seen: {seen})")]
-    DeviceNotFound {
-        spec: String,
-        waited_secs: u64,
-        seen: String,
-    },
-    #[error("no filesystem recognised on {device} and none configured")]
-    UnknownFilesystem { device: PathBuf },
-    #[error(transparent)]
-    Mount(SysError),
-    #[error("cannot create directory {path}")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot write {path}")]
-    WriteFile {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("dump to {path} stopped")]
-    Stream {
-        path: PathBuf,
-        #[source]
-        source: StreamError,
-    },
-    #[error("cannot make {path} durable")]
-    Finish {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
 }
 
 /// What the crashed kernel left that we read before dumping.
@@ -144,11 +106,13 @@ pub struct Capture<'a> {
     pub version: &'a str,
     pub modules: &'a ModuleReport,
     pub started: Instant,
+    /// Whether to measure the plain read rate of the vmcore after the dump.
+    pub measure_read_rate: bool,
 }
 
 /// Runs the capture; returns whether a target took a complete dump.
-pub fn run(env: &Environment, capture: &Capture) -> bool {
-    crate::set_stage("opening the vmcore");
+pub fn run(env: &Environment, capture: &Capture, stage: &Stage) -> bool {
+    stage.set("opening the vmcore");
     let vmcore = match File::open(&env.vmcore) {
         Ok(file) => file,
         Err(error) => {
@@ -166,7 +130,7 @@ pub fn run(env: &Environment, capture: &Capture) -> bool {
             return false;
         }
     };
-    crate::set_stage("reading the crashed kernel's log");
+    stage.set("reading the crashed kernel's log");
     let info = CrashInfo::read(&vmcore, vmcore_bytes);
     log::info!(
         "vmcore: {} MB of kernel {} (crashed {})",
@@ -185,12 +149,19 @@ pub fn run(env: &Environment, capture: &Capture) -> bool {
         _ => {}
     }
 
+    let device_wait = Duration::from_secs(capture.config.deadlines.device_wait_secs.into());
     for (index, target) in capture.config.targets.iter().enumerate() {
-        crate::set_stage(&format!("target {index} ({target})"));
+        stage.set(format!("target {index} ({target})"));
         log::info!("target {index}: {target}");
-        match attempt(env, capture, index, target, &info, &vmcore) {
-            Ok(dir) => {
-                log::info!("dump complete in {}", dir.display());
+        let attempt =
+            targets::prepare(env, stage, index, target, device_wait).and_then(|prepared| {
+                let result = write_dump(env, capture, stage, target, &prepared, &info, &vmcore);
+                prepared.release(env);
+                result
+            });
+        match attempt {
+            Ok(place) => {
+                log::info!("dump complete in {place}");
                 return true;
             }
             Err(error) => log::error!("target {index} ({target}) failed: {}", error_chain(&error)),
@@ -200,129 +171,26 @@ pub fn run(env: &Environment, capture: &Capture) -> bool {
     false
 }
 
-fn attempt(
-    env: &Environment,
-    capture: &Capture,
-    index: usize,
-    target: &Target,
-    info: &CrashInfo,
-    vmcore: &File,
-) -> Result<PathBuf, TargetError> {
-    let TargetKind::Disk(disk) = &target.kind;
-    let mount_point = env.mount_root.join(format!("target{index}"));
-    mount_disk(env, capture, disk, &mount_point)?;
-    let base = mount_point.join(target.directory.trim_start_matches('/'));
-    let result = write_dump(env, capture, target, &base, info, vmcore);
-    env.system.sync();
-    if let Err(error) = env.system.unmount(&mount_point) {
-        log::warn!("{error}");
-    }
-    result
-}
-
-fn mount_disk(
-    env: &Environment,
-    capture: &Capture,
-    disk: &DiskTarget,
-    mount_point: &Path,
-) -> Result<(), TargetError> {
-    let wait = Duration::from_secs(capture.config.deadlines.device_wait_secs.into());
-    let device = wait_for_device(env, &disk.device, wait)?;
-    let fstype = match (&disk.fstype, &device.fs) {
-        (Some(fstype), _) => fstype.clone(),
-        (None, Some(fs)) => fs.fstype.to_owned(),
-        (None, None) => {
-            return Err(TargetError::UnknownFilesystem {
-                device: device.dev_path.clone(),
-            })
-        }
-    };
-    fs::create_dir_all(mount_point).map_err(|source| TargetError::CreateDir {
-        path: mount_point.to_owned(),
-        source,
-    })?;
-    let source = device.dev_path.display().to_string();
-    log::info!("mounting {source} ({fstype}) on {}", mount_point.display());
-    env.system
-        .mount(
-            &source,
-            mount_point,
-            &fstype,
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            &disk.mount_options,
-        )
-        .map_err(TargetError::Mount)
-}
-
-/// Polls sysfs for `spec` until `wait` has passed: without udev, devices
-/// appear as their drivers probe them, which on a slow controller takes
-/// seconds after the module loaded.
-fn wait_for_device(
-    env: &Environment,
-    spec: &DeviceSpec,
-    wait: Duration,
-) -> Result<BlockDevice, TargetError> {
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(20);
-    let mut announced = false;
-    loop {
-        let devices = blkid::scan(&env.sys_class_block, &env.dev);
-        if let Some(device) = blkid::find(&devices, spec) {
-            log::info!("found {spec} at {}", device.dev_path.display());
-            return Ok(device.clone());
-        }
-        let waited = start.elapsed();
-        if waited >= wait {
-            return Err(TargetError::DeviceNotFound {
-                spec: spec.to_string(),
-                waited_secs: waited.as_secs(),
-                seen: describe_devices(&devices),
-            });
-        }
-        if !announced {
-            log::info!("waiting up to {} s for {spec}", wait.as_secs());
-            announced = true;
-        }
-        std::thread::sleep(delay.min(wait - waited));
-        delay = (delay * 2).min(Duration::from_millis(500));
-    }
-}
-
-fn describe_devices(devices: &[BlockDevice]) -> String {
-    if devices.is_empty() {
-        return "none".to_owned();
-    }
-    let described: Vec<String> = devices
-        .iter()
-        .map(|device| match &device.fs {
-            Some(fs) => format!(
-                "{} ({} UUID={} LABEL={})",
-                device.name,
-                fs.fstype,
-                fs.uuid.as_deref().unwrap_or("-"),
-                fs.label.as_deref().unwrap_or("-")
-            ),
-            None => format!("{} (no filesystem)", device.name),
-        })
-        .collect();
-    described.join(", ")
-}
-
+/// Writes one dump into a new private directory of the prepared target:
+/// the kernel log first, then the record saying the dump is in progress,
+/// the dump, and at the end the final record and our log, whatever
+/// happened. Returns where the complete dump is.
 fn write_dump(
     env: &Environment,
     capture: &Capture,
+    stage: &Stage,
     target: &Target,
-    base: &Path,
+    prepared: &targets::Prepared,
     info: &CrashInfo,
     vmcore: &File,
-) -> Result<PathBuf, TargetError> {
-    create_private_dir_all(base)?;
+) -> Result<String, TargetError> {
     let crash_time = info.crash_time.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     });
-    let (dir, stamp) = create_stamped_dir(base, &dumper::time::dump_stamp(crash_time))?;
+    let (destination, stamp) = prepared.open_dump_dir(&dumper::time::dump_stamp(crash_time))?;
+    let place = destination.describe();
     let dump_name = format!("dump.{stamp}.zst");
     let mut record = Record {
         lifeboat_version: capture.version.to_owned(),
@@ -350,13 +218,28 @@ fn write_dump(
     // most valuable part of a crash and the cheapest to save.
     if let Some(text) = &info.dmesg {
         let name = format!("dmesg.{stamp}");
-        write_private_file(&dir.join(&name), text)?;
+        destination.put(&name, text)?;
         record.dmesg_file = Some(name);
     }
-    write_private_file(&dir.join("lifeboat.json"), record.to_json().as_bytes())?;
+    destination.put(RECORD_FILE, record.to_json().as_bytes())?;
 
-    crate::set_stage(&format!("dumping to {}", dir.display()));
-    let outcome = stream_dump(capture, &dir, &dump_name, vmcore, info.vmcore_bytes);
+    stage.set(format!("dumping to {place}"));
+    let dump_bytes = Arc::new(AtomicU64::new(0));
+    stage.dump_started(destination.clone(), &record, dump_bytes.clone());
+    let outcome = stream_dump(
+        capture,
+        stage,
+        destination.as_ref(),
+        &dump_name,
+        vmcore,
+        info.vmcore_bytes,
+        dump_bytes.clone(),
+    );
+    if !stage.dump_ended() {
+        // The watchdog cut this dump and wrote its record and our log; the
+        // final action is under way.
+        return Err(outcome.err().unwrap_or(TargetError::DeadlineCut));
+    }
     record.capture_seconds = capture.started.elapsed().as_secs_f64();
     record.peak_memory_kib = peak_memory_kib(&env.proc_self_status);
     let result = match outcome {
@@ -381,48 +264,56 @@ fn write_dump(
                 summary.threads,
                 record.peak_memory_kib.unwrap_or(0)
             );
-            // The plain read rate of the same input, after the dump so as
-            // not to delay it: how close the dump came to the read limit.
-            match dumper::stream::measure_read(vmcore, info.vmcore_bytes, READ_RATE_SAMPLE_BYTES) {
-                Ok((bytes, elapsed)) => {
-                    let rate = bytes as f64 / elapsed.as_secs_f64().max(1e-6) / 1e6;
-                    log::info!(
-                        "plain mmap read of {} MB: {rate:.0} MB/s",
-                        bytes / 1_000_000
-                    );
-                    record.read_rate_mb_per_s = Some(rate);
-                    record.read_rate_sample_bytes = Some(bytes);
-                }
-                Err(error) => log::warn!("cannot measure the read rate: {}", error_chain(&error)),
+            if capture.measure_read_rate {
+                measure_read_rate(vmcore, info.vmcore_bytes, &mut record);
             }
-            Ok(dir.clone())
+            Ok(place)
         }
         Err(error) => {
             record.status = Some(Status::Incomplete);
             record.error = Some(error_chain(&error));
+            record.dump_bytes = Some(dump_bytes.load(Ordering::Relaxed));
             Err(error)
         }
     };
     // The record and our log are written whatever happened: they explain
     // an incomplete dump to whoever finds it.
-    write_private_file(&dir.join("lifeboat.json"), record.to_json().as_bytes())?;
-    write_private_file(&dir.join("lifeboat.log"), logger::memory_log().as_bytes())?;
-    sync_dir(&dir)?;
+    destination.put(RECORD_FILE, record.to_json().as_bytes())?;
+    destination.put(LOG_FILE, logger::memory_log().as_bytes())?;
     result
 }
 
-/// Streams the vmcore to `<dir>/<name>.incomplete`, makes it durable, and
-/// only then renames it to `<name>`: a file without the suffix is always a
-/// whole dump.
+/// The plain read rate of the same input, after the dump so as not to delay
+/// it: how close the dump came to the read limit. Off by default: it reads
+/// up to another GiB of the old kernel's memory and delays the reboot.
+fn measure_read_rate(vmcore: &File, vmcore_bytes: u64, record: &mut Record) {
+    match dumper::stream::measure_read(vmcore, vmcore_bytes, READ_RATE_SAMPLE_BYTES) {
+        Ok((bytes, elapsed)) => {
+            let rate = bytes as f64 / elapsed.as_secs_f64().max(1e-6) / 1e6;
+            log::info!(
+                "plain mmap read of {} MB: {rate:.0} MB/s",
+                bytes / 1_000_000
+            );
+            record.read_rate_mb_per_s = Some(rate);
+            record.read_rate_sample_bytes = Some(bytes);
+        }
+        Err(error) => log::warn!("cannot measure the read rate: {}", error_chain(&error)),
+    }
+}
+
+/// Streams the vmcore into the artifact `name`, which becomes visible under
+/// that name only once it is whole and durable.
 fn stream_dump(
     capture: &Capture,
-    dir: &Path,
+    stage: &Stage,
+    destination: &dyn Destination,
     name: &str,
     vmcore: &File,
     vmcore_bytes: u64,
+    written: Arc<AtomicU64>,
 ) -> Result<dumper::stream::StreamSummary, TargetError> {
-    let partial = dir.join(format!("{name}.incomplete"));
-    let file = create_private_file(&partial)?;
+    let artifact = destination.create(name)?;
+    let described = artifact.describe();
     let threads = match capture.config.compression_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n as usize,
@@ -433,21 +324,39 @@ fn stream_dump(
         frame_bytes: None,
     };
     let mut reporter = ProgressReporter::new();
-    let (summary, sink) = compress_file(vmcore, vmcore_bytes, FileSink::new(file), &options, |p| {
+    let counted = Counted {
+        inner: artifact,
+        written,
+    };
+    let (summary, counted) = compress_file(vmcore, vmcore_bytes, counted, &options, |p| {
+        stage.dump_progress(p.bytes_done);
         reporter.report(p)
     })
     .map_err(|source| TargetError::Stream {
-        path: partial.clone(),
+        artifact: described,
         source,
     })?;
-    let finish = |source| TargetError::Finish {
-        path: partial.clone(),
-        source,
-    };
-    sink.finish().map_err(finish)?;
-    fs::rename(&partial, dir.join(name)).map_err(finish)?;
-    sync_dir(dir)?;
+    counted.inner.commit()?;
     Ok(summary)
+}
+
+/// An artifact that counts what was written into it, for the watchdog's
+/// record of a dump it cuts.
+struct Counted {
+    inner: Box<dyn Artifact>,
+    written: Arc<AtomicU64>,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Prints progress every couple of seconds: often enough that a person at a
@@ -485,82 +394,6 @@ impl ProgressReporter {
     }
 }
 
-/// Creates `path` and missing parents with mode 0700: a vmcore holds every
-/// secret the machine had.
-fn create_private_dir_all(path: &Path) -> Result<(), TargetError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| TargetError::CreateDir {
-            path: path.to_owned(),
-            source,
-        })
-}
-
-/// Creates `<base>/<stamp>`, or `<stamp>-1`, `<stamp>-2`… when a dump of
-/// the same minute is already there: a second crash never overwrites the
-/// first. Returns the directory and its name.
-fn create_stamped_dir(base: &Path, stamp: &str) -> Result<(PathBuf, String), TargetError> {
-    for attempt in 0..1000 {
-        let name = if attempt == 0 {
-            stamp.to_owned()
-        } else {
-            format!("{stamp}-{attempt}")
-        };
-        let dir = base.join(&name);
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok((dir, name)),
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(source) => return Err(TargetError::CreateDir { path: dir, source }),
-        }
-    }
-    Err(TargetError::CreateDir {
-        path: base.join(stamp),
-        source: io::Error::new(io::ErrorKind::AlreadyExists, "1000 dumps in one minute"),
-    })
-}
-
-fn create_private_file(path: &Path) -> Result<File, TargetError> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| TargetError::WriteFile {
-            path: path.to_owned(),
-            source,
-        })
-}
-
-/// Writes `bytes` to `path` (mode 0600, replacing it) and fsyncs it.
-fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), TargetError> {
-    let write = || -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    };
-    write().map_err(|source| TargetError::WriteFile {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// Makes renames and new entries in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), TargetError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| TargetError::Finish {
-            path: dir.to_owned(),
-            source,
-        })
-}
-
 /// `VmHWM` of `/proc/self/status`, in KiB.
 fn peak_memory_kib(status: &Path) -> Option<u64> {
     let text = fs::read_to_string(status).ok()?;
@@ -584,6 +417,7 @@ pub fn error_chain(error: &dyn Error) -> String {
 mod tests {
     use super::*;
     use crate::system::{Call, Recorder};
+    use lifeboat_config::{DeviceSpec, TargetKind};
     use std::os::unix::fs::PermissionsExt;
     use std::process::Command;
 
@@ -649,14 +483,24 @@ mod tests {
     }
 
     fn run_with(machine: &FakeMachine, system: &Recorder, config: &Config) -> bool {
+        run_measuring(machine, system, config, false)
+    }
+
+    fn run_measuring(
+        machine: &FakeMachine,
+        system: &Recorder,
+        config: &Config,
+        measure_read_rate: bool,
+    ) -> bool {
         let modules = ModuleReport::default();
         let capture = Capture {
             config,
             version: "test",
             modules: &modules,
             started: Instant::now(),
+            measure_read_rate,
         };
-        run(&machine.environment(system), &capture)
+        run(&machine.environment(system), &capture, &Stage::new())
     }
 
     fn mode(path: &Path) -> u32 {
@@ -667,10 +511,11 @@ mod tests {
     fn a_capture_writes_a_complete_private_dump_and_unmounts() {
         let machine = FakeMachine::new();
         let system = Recorder::default();
-        assert!(run_with(
+        assert!(run_measuring(
             &machine,
             &system,
-            &config(&format!("UUID={UUID}"), 5)
+            &config(&format!("UUID={UUID}"), 5),
+            true
         ));
 
         // The fake mount does nothing, so the files land in the mount point.
@@ -728,7 +573,7 @@ mod tests {
         );
         assert_eq!(record["dmesg_file"], serde_json::Value::Null);
 
-        let calls = system.calls.borrow();
+        let calls = system.calls();
         let device = machine.root.path().join("dev/vdb").display().to_string();
         assert_eq!(
             *calls,
@@ -749,17 +594,21 @@ mod tests {
         let machine = FakeMachine::new();
         let system = Recorder::default();
         let env = machine.environment(&system);
-        let error = wait_for_device(
+        let nope = config("LABEL=NOPE", 1);
+        let error = targets::prepare(
             &env,
-            &DeviceSpec::Label("NOPE".into()),
+            &Stage::new(),
+            0,
+            &nope.targets[0],
             Duration::from_millis(300),
         )
-        .unwrap_err();
+        .err()
+        .unwrap();
         let text = error.to_string();
         assert!(text.contains("LABEL=NOPE"), "{text}");
         assert!(text.contains(&format!("vdb (ext4 UUID={UUID}")), "{text}");
         assert!(!run_with(&machine, &system, &config("LABEL=NOPE", 1)));
-        assert!(system.calls.borrow().is_empty(), "nothing mounted");
+        assert!(system.calls().is_empty(), "nothing mounted");
     }
 
     #[test]
@@ -786,15 +635,16 @@ mod tests {
         disk.device = DeviceSpec::Path(fake_dev);
         assert!(run_with(&machine, &system, &config));
         let spare = machine.root.path().join("mnt/target1/spare");
-        assert_eq!(fs::read_dir(spare).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn dumps_of_the_same_minute_get_distinct_directories() {
-        let base = tempfile::tempdir().unwrap();
-        let names: Vec<String> = (0..3)
-            .map(|_| create_stamped_dir(base.path(), "202611271930").unwrap().1)
+        let dirs: Vec<PathBuf> = fs::read_dir(spare)
+            .unwrap()
+            .map(|e| e.unwrap().path())
             .collect();
-        assert_eq!(names, ["202611271930", "202611271930-1", "202611271930-2"]);
+        assert_eq!(dirs.len(), 1);
+        // The read rate is measured only when asked for.
+        let record: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dirs[0].join("lifeboat.json")).unwrap())
+                .unwrap();
+        assert_eq!(record["status"], "complete");
+        assert_eq!(record["read_rate_mb_per_s"], serde_json::Value::Null);
     }
 }

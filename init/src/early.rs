@@ -146,8 +146,7 @@ mod tests {
         };
         let errors = mount_api_filesystems(&recorder, root.path());
         let fstypes: Vec<String> = recorder
-            .calls
-            .borrow()
+            .calls()
             .iter()
             .map(|call| match call {
                 Call::Mount { fstype, target, .. } => {
@@ -186,7 +185,7 @@ mod tests {
         };
         let report = load_modules(&recorder, &list);
         let calls: Vec<Call> = paths.iter().cloned().map(Call::LoadModule).collect();
-        assert_eq!(*recorder.calls.borrow(), calls);
+        assert_eq!(recorder.calls(), calls);
         assert_eq!(report.loaded, ["virtio_ring", "virtio"]);
         assert_eq!(report.failed, ["virtio_pci"]);
         assert_eq!(report.unsupported, ["virtio_blk"]);
@@ -198,6 +197,6 @@ mod tests {
         let recorder = Recorder::default();
         let report = load_modules(&recorder, Path::new("/nonexistent/modules"));
         assert!(report.loaded.is_empty() && report.failed.is_empty());
-        assert!(recorder.calls.borrow().is_empty());
+        assert!(recorder.calls().is_empty());
     }
 }

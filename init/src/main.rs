@@ -11,15 +11,19 @@ mod capture;
 mod early;
 mod kmsg;
 mod logger;
+mod stage;
 mod system;
+mod targets;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dumper::record::{LOG_FILE, RECORD_FILE};
 use lifeboat_config::{Config, FinalAction, LogLevel};
 use log::LevelFilter;
 
+use crate::stage::Stage;
 use crate::system::{Linux, System};
 
 /// The version, with the git commit, baked in by build.rs.
@@ -32,19 +36,6 @@ const DEFAULT_CONFIG: &str = include_str!(concat!(env!("OUT_DIR"), "/default-con
 /// The module load order written by the image builder.
 const MODULE_LIST: &str = "/etc/lifeboat/modules";
 
-/// What PID 1 is doing, for the watchdog's message when a deadline passes.
-static STAGE: Mutex<String> = Mutex::new(String::new());
-
-pub fn set_stage(stage: &str) {
-    let mut current = STAGE.lock().unwrap_or_else(|p| p.into_inner());
-    current.clear();
-    current.push_str(stage);
-}
-
-fn stage() -> String {
-    STAGE.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
 fn main() {
     if std::process::id() != 1 {
         // Run by hand on a normal system, this binary would reboot it.
@@ -55,10 +46,13 @@ fn main() {
         std::process::exit(2);
     }
     let started = Instant::now();
+    let system: Arc<dyn System> = Arc::new(Linux);
+    // Before anything can panic: the compiled-in default's final action
+    // until the config says otherwise.
+    install_panic_hook(system.clone(), default_config().final_action);
     // Every file PID 1 creates is private unless it says otherwise.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let system = Linux;
-    let mount_errors = early::mount_api_filesystems(&system, Path::new("/"));
+    let mount_errors = early::mount_api_filesystems(system.as_ref(), Path::new("/"));
     logger::init(LevelFilter::Info);
     // Our lines on /dev/kmsg would otherwise be rate-limited to a few.
     let _ = std::fs::write("/proc/sys/kernel/printk_devkmsg", "on\n");
@@ -73,26 +67,30 @@ fn main() {
     );
     logger::set_level(level_filter(config.log_level));
     let final_action = config.final_action;
-    std::panic::set_hook(Box::new(move |info| {
-        log::error!("PID 1 panicked: {info}");
-        finish(&Linux, final_action);
-    }));
-    start_watchdog(config.deadlines.total_secs, final_action);
+    install_panic_hook(system.clone(), final_action);
+    let stage = Stage::new();
+    start_watchdog(
+        system.clone(),
+        stage.clone(),
+        Duration::from_secs(config.deadlines.total_secs.into()),
+        final_action,
+    );
 
-    set_stage("loading kernel modules");
-    let modules = early::load_modules(&system, Path::new(MODULE_LIST));
+    stage.set("loading kernel modules");
+    let modules = early::load_modules(system.as_ref(), Path::new(MODULE_LIST));
     if !modules.loaded.is_empty() {
         log::info!("loaded modules: {}", modules.loaded.join(" "));
     }
 
-    let env = capture::Environment::pid1(&system);
+    let env = capture::Environment::pid1(system.as_ref());
     let capture = capture::Capture {
         config: &config,
         version: VERSION,
         modules: &modules,
         started,
+        measure_read_rate: false,
     };
-    let complete = capture::run(&env, &capture);
+    let complete = capture::run(&env, &capture, &stage);
     log::info!(
         "capture {} after {:.1} s",
         if complete { "complete" } else { "FAILED" },
@@ -144,26 +142,84 @@ fn level_filter(level: LogLevel) -> LevelFilter {
     }
 }
 
-/// Takes the final action once `total_secs` have passed, whatever the main
-/// thread is stuck in (a hung disk, an endless NFS retry). The dump file
-/// then keeps its `.incomplete` suffix and the result record says
-/// `in-progress`: nothing is passed off as complete.
-fn start_watchdog(total_secs: u32, action: FinalAction) {
+/// Makes every panic, of any thread, end in `action`: with `panic =
+/// "abort"` the process would otherwise die, and PID 1 dying panics the
+/// kernel, which leaves the machine to its panic= setting.
+fn install_panic_hook(system: Arc<dyn System>, action: FinalAction) {
+    std::panic::set_hook(Box::new(move |info| {
+        after_panic(&system, action, &info.to_string())
+    }));
+}
+
+fn after_panic(system: &Arc<dyn System>, action: FinalAction, what: &str) -> ! {
+    log::error!("PID 1 panicked: {what}");
+    finish(system, action)
+}
+
+/// Takes the final action once `total` has passed, whatever the main
+/// thread is stuck in (a hung disk, an endless NFS retry).
+fn start_watchdog(system: Arc<dyn System>, stage: Stage, total: Duration, action: FinalAction) {
     let spawned = std::thread::Builder::new()
         .name("watchdog".into())
         // The watchdog does little; a small stack saves capture-kernel RAM.
         .stack_size(64 << 10)
         .spawn(move || {
-            std::thread::sleep(Duration::from_secs(total_secs.into()));
-            log::error!(
-                "deadline of {total_secs} s passed while {}; giving up",
-                stage()
-            );
-            finish(&Linux, action);
+            std::thread::sleep(total);
+            on_deadline(&system, &stage, total, action)
         });
     if let Err(error) = spawned {
         log::error!("cannot start the deadline watchdog: {error}");
     }
+}
+
+/// Longest wait for the record and log of a dump the deadline cut: the
+/// target may be what hangs.
+const CUT_RECORD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The capture deadline passed: say where the capture was, record the dump
+/// it cut off (if a dump was being written) as incomplete, with the stage
+/// and the bytes done, beside it, and save our log there too, all within
+/// [`CUT_RECORD_DEADLINE`]; then the final action. The dump keeps its
+/// `.incomplete` name: nothing is passed off as complete.
+fn on_deadline(system: &Arc<dyn System>, stage: &Stage, total: Duration, action: FinalAction) -> ! {
+    let doing = stage.doing();
+    let reason = format!(
+        "the capture deadline of {} s passed while {doing}",
+        total.as_secs()
+    );
+    log::error!(
+        "deadline of {} s passed while {doing}; giving up",
+        total.as_secs()
+    );
+    if let Some(cut) = stage.cut(&reason) {
+        let (saved, done) = std::sync::mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("cut-record".into())
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let result = cut
+                    .destination
+                    .put(RECORD_FILE, cut.record.to_json().as_bytes())
+                    .and_then(|()| {
+                        cut.destination
+                            .put(LOG_FILE, logger::memory_log().as_bytes())
+                    });
+                let _ = saved.send(result);
+            });
+        match writer.map(|_| done.recv_timeout(CUT_RECORD_DEADLINE)) {
+            Ok(Ok(Ok(()))) => log::info!("recorded the cut dump as incomplete"),
+            Ok(Ok(Err(error))) => log::error!(
+                "cannot record the cut dump: {}",
+                capture::error_chain(&error)
+            ),
+            Ok(Err(_)) => log::error!(
+                "the record of the cut dump was not written within {} s",
+                CUT_RECORD_DEADLINE.as_secs()
+            ),
+            Err(error) => log::error!("cannot start writing the cut dump's record: {error}"),
+        }
+    }
+    finish(system, action)
 }
 
 /// Longest wait for `sync` before the final action: a dead disk or server
@@ -173,38 +229,136 @@ const SYNC_DEADLINE: Duration = Duration::from_secs(20);
 /// Syncs (within [`SYNC_DEADLINE`]) and takes the final action. Never
 /// returns: if the kernel refuses, retry, and as a last resort wait forever
 /// rather than exit (PID 1 exiting panics the kernel).
-fn finish(system: &dyn System, action: FinalAction) -> ! {
+fn finish(system: &Arc<dyn System>, action: FinalAction) -> ! {
+    let mut errno = final_attempt(system, action, SYNC_DEADLINE);
+    loop {
+        log::error!("{} failed: {errno}; retrying in 10 s", action.as_str());
+        std::thread::sleep(Duration::from_secs(10));
+        errno = system.final_action(action);
+    }
+}
+
+/// Syncs, waiting at most `sync_deadline`, then takes the final action;
+/// returns only if the kernel refused it.
+fn final_attempt(
+    system: &Arc<dyn System>,
+    action: FinalAction,
+    sync_deadline: Duration,
+) -> nix::Error {
     log::info!("{}", action.as_str());
     let (synced, done) = std::sync::mpsc::channel();
+    let syncing = system.clone();
     let syncer = std::thread::Builder::new()
         .name("sync".into())
         .stack_size(64 << 10)
         .spawn(move || {
-            Linux.sync();
+            syncing.sync();
             let _ = synced.send(());
         });
     match syncer {
         Ok(_) => {
-            if done.recv_timeout(SYNC_DEADLINE).is_err() {
+            if done.recv_timeout(sync_deadline).is_err() {
                 log::error!(
                     "sync did not finish within {} s; going on without it",
-                    SYNC_DEADLINE.as_secs()
+                    sync_deadline.as_secs()
                 );
             }
         }
         // Without a thread, sync here: blocking is better than not syncing.
         Err(_) => system.sync(),
     }
-    loop {
-        let errno = system.final_action(action);
-        log::error!("{} failed: {errno}; retrying in 10 s", action.as_str());
-        std::thread::sleep(Duration::from_secs(10));
-    }
+    system.final_action(action)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::{Call, Recorder};
+    use dumper::output::{Destination, DirDestination};
+    use dumper::record::{Record, Status};
+    use std::sync::atomic::AtomicU64;
+
+    const SOON: Duration = Duration::from_secs(5);
+
+    /// Runs `end` (which never returns) on a thread of its own, as the
+    /// lifecycle's last steps run, with a recorder whose final action
+    /// blocks like a real reboot.
+    fn ending(
+        recorder: Recorder,
+        end: impl FnOnce(Arc<dyn System>) + Send + 'static,
+    ) -> Arc<Recorder> {
+        let recorder = Arc::new(Recorder {
+            final_action_hangs: true,
+            ..recorder
+        });
+        let system: Arc<dyn System> = recorder.clone();
+        std::thread::spawn(move || end(system));
+        recorder
+    }
+
+    #[test]
+    fn a_panic_ends_in_the_final_action() {
+        let recorder = ending(Recorder::default(), |system| {
+            after_panic(&system, FinalAction::Poweroff, "boom")
+        });
+        assert!(recorder.wait_for(&Call::FinalAction(FinalAction::Poweroff), SOON));
+        assert_eq!(
+            recorder.calls(),
+            [Call::Sync, Call::FinalAction(FinalAction::Poweroff)]
+        );
+    }
+
+    #[test]
+    fn a_hung_sync_still_ends_in_the_final_action() {
+        let recorder = ending(
+            Recorder {
+                sync_hangs: true,
+                ..Recorder::default()
+            },
+            |system| {
+                final_attempt(&system, FinalAction::Halt, Duration::from_millis(50));
+            },
+        );
+        assert!(recorder.wait_for(&Call::FinalAction(FinalAction::Halt), SOON));
+    }
+
+    #[test]
+    fn the_watchdog_records_the_cut_dump_and_takes_the_final_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = Stage::new();
+        let destination: Arc<dyn Destination> = Arc::new(DirDestination::at(dir.path()));
+        let record = Record {
+            status: Some(Status::InProgress),
+            vmcore_bytes: 4096,
+            ..Record::default()
+        };
+        stage.dump_started(destination, &record, Arc::new(AtomicU64::new(77)));
+        stage.set("dumping to a slow disk");
+        stage.dump_progress(2048);
+        let watched = stage.clone();
+        let recorder = ending(Recorder::default(), move |system| {
+            start_watchdog(
+                system,
+                watched,
+                Duration::from_millis(20),
+                FinalAction::Reboot,
+            )
+        });
+        assert!(recorder.wait_for(&Call::FinalAction(FinalAction::Reboot), SOON));
+        let text = std::fs::read_to_string(dir.path().join(RECORD_FILE)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["status"], "incomplete");
+        assert_eq!(
+            json["error"],
+            "the capture deadline of 0 s passed while dumping to a slow disk"
+        );
+        assert_eq!(json["stage"], "dumping to a slow disk");
+        assert_eq!(json["vmcore_bytes_done"], 2048);
+        assert_eq!(json["dump_bytes"], 77);
+        assert!(dir.path().join(LOG_FILE).is_file());
+        // The capture's own end of the dump must not overwrite that record.
+        assert!(!stage.dump_ended());
+    }
 
     #[test]
     fn default_config_is_baked_and_decodes() {

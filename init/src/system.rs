@@ -14,7 +14,7 @@ use crate::kmsg::KernelLogCursor;
 /// A failed system call, with what it was acting on.
 #[derive(Debug, thiserror::Error)]
 pub enum SysError {
-    #[error("cannot mount {source_name} ({fstype}) on {target}: {errno}{}", kernel_said(.kernel_lines))]
+    #[error("cannot mount {source_name} ({fstype}) on {target}: {errno}{}", mount_reason(*.errno, .fstype, .kernel_lines))]
     Mount {
         source_name: String,
         fstype: String,
@@ -35,11 +35,18 @@ pub enum SysError {
     LoadModule { path: PathBuf, errno: nix::Error },
 }
 
-fn kernel_said(lines: &[String]) -> String {
-    if lines.is_empty() {
-        String::new()
+/// Why a mount failed, beyond its errno: what the kernel logged, or for
+/// ENODEV, about which the kernel logs nothing, what it means.
+fn mount_reason(errno: nix::Error, fstype: &str, kernel_lines: &[String]) -> String {
+    if !kernel_lines.is_empty() {
+        format!(" (kernel: {})", kernel_lines.join(" | "))
+    } else if errno == nix::Error::ENODEV {
+        format!(
+            " (this kernel has no {fstype} filesystem: it is not built in and its module is \
+             not in the image)"
+        )
     } else {
-        format!(" (kernel: {})", lines.join(" | "))
+        String::new()
     }
 }
 
@@ -55,7 +62,9 @@ impl SysError {
     }
 }
 
-pub trait System {
+/// Shared by PID 1's threads: the watchdog and the panic hook end the
+/// lifecycle with the same system calls as the main thread.
+pub trait System: Send + Sync {
     fn mount(
         &self,
         source: &str,
@@ -153,11 +162,48 @@ pub enum Call {
 #[cfg(test)]
 #[derive(Default)]
 pub struct Recorder {
-    pub calls: std::cell::RefCell<Vec<Call>>,
+    pub calls: std::sync::Mutex<Vec<Call>>,
+    /// `sync` never returns, as on a dead disk or server.
+    pub sync_hangs: bool,
+    /// The final action never returns, as a real reboot does not; otherwise
+    /// it fails with EPERM.
+    pub final_action_hangs: bool,
     /// Mount targets whose mount fails with this errno.
     pub failing_mounts: Vec<(String, nix::Error)>,
     /// Module paths whose loading fails with this errno.
     pub failing_modules: Vec<(String, nix::Error)>,
+}
+
+#[cfg(test)]
+impl Recorder {
+    /// The calls so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn record(&self, call: Call) {
+        self.calls.lock().unwrap().push(call);
+    }
+
+    /// Waits up to `limit` for `call` to be recorded.
+    pub fn wait_for(&self, call: &Call, limit: std::time::Duration) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if self.calls().contains(call) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    }
+}
+
+/// Blocks the calling thread for good, as a call stuck in the kernel does.
+#[cfg(test)]
+fn hang() -> ! {
+    loop {
+        std::thread::park();
+    }
 }
 
 #[cfg(test)]
@@ -171,7 +217,7 @@ impl System for Recorder {
         _data: &str,
     ) -> Result<(), SysError> {
         let target_text = target.display().to_string();
-        self.calls.borrow_mut().push(Call::Mount {
+        self.record(Call::Mount {
             source: source.to_owned(),
             target: target_text.clone(),
             fstype: fstype.to_owned(),
@@ -189,15 +235,13 @@ impl System for Recorder {
     }
 
     fn unmount(&self, target: &Path) -> Result<(), SysError> {
-        self.calls
-            .borrow_mut()
-            .push(Call::Unmount(target.display().to_string()));
+        self.record(Call::Unmount(target.display().to_string()));
         Ok(())
     }
 
     fn load_module(&self, path: &Path) -> Result<(), SysError> {
         let text = path.display().to_string();
-        self.calls.borrow_mut().push(Call::LoadModule(text.clone()));
+        self.record(Call::LoadModule(text.clone()));
         match self.failing_modules.iter().find(|(p, _)| *p == text) {
             Some((_, errno)) => Err(SysError::LoadModule {
                 path: path.to_owned(),
@@ -208,11 +252,17 @@ impl System for Recorder {
     }
 
     fn sync(&self) {
-        self.calls.borrow_mut().push(Call::Sync);
+        self.record(Call::Sync);
+        if self.sync_hangs {
+            hang();
+        }
     }
 
     fn final_action(&self, action: FinalAction) -> nix::Error {
-        self.calls.borrow_mut().push(Call::FinalAction(action));
+        self.record(Call::FinalAction(action));
+        if self.final_action_hangs {
+            hang();
+        }
         nix::Error::EPERM
     }
 }
@@ -233,6 +283,19 @@ mod tests {
         assert_eq!(
             error(&[]).to_string(),
             "cannot mount /dev/vda (ext4) on /mnt/target0: ENOENT: No such file or directory"
+        );
+        let unknown = SysError::Mount {
+            source_name: "/dev/vda".into(),
+            fstype: "ext4".into(),
+            target: "/mnt/target0".into(),
+            errno: nix::Error::ENODEV,
+            kernel_lines: Vec::new(),
+        };
+        assert!(
+            unknown
+                .to_string()
+                .ends_with("(this kernel has no ext4 filesystem: it is not built in and its module is not in the image)"),
+            "{unknown}"
         );
         assert_eq!(
             error(&["EXT4-fs (vda): Cannot load crc32c driver.", "second"]).to_string(),

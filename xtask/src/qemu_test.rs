@@ -173,6 +173,7 @@ fn run_scenario(
                 fs: scenario.fs,
                 planted: &planted,
                 expect_status: scenario.expect_status,
+                expect_error: scenario.expect_error,
                 expect_threads: scenario.cpus,
                 lifeboat: &dist.lifeboat,
                 vmlinux,

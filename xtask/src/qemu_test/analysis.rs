@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-use super::checks::{json_string, Report, SYSRQ_LINE};
+use dumper::record::Record;
+
+use super::checks::{Report, SYSRQ_LINE};
 use crate::util;
 
 /// crash opens a 2 GB vmcore and answers in ~8 s on an idle 2-core machine.
@@ -48,7 +50,8 @@ pub struct Context<'a> {
     /// `zstd -d` of the dump.
     pub vmcore: &'a Path,
     /// lifeboat.json's text.
-    pub json: &'a str,
+    /// lifeboat.json, read.
+    pub record: &'a Record,
     /// The VMCOREINFO note of the vmcore, when it could be read.
     pub vmcoreinfo: Option<&'a str>,
     /// `makedumpfile --dump-dmesg` of the vmcore.
@@ -155,7 +158,11 @@ fn check_build_id(context: &Context) -> Result<String> {
         .lines()
         .find_map(|line| line.strip_prefix("BUILD-ID="))
         .context("VMCOREINFO has no BUILD-ID")?;
-    let json_id = json_string(context.json, "build_id").context("lifeboat.json has no build_id")?;
+    let json_id = context
+        .record
+        .build_id
+        .clone()
+        .context("lifeboat.json has no build_id")?;
     if !vmlinux_id.eq_ignore_ascii_case(vmcore_id) || !vmcore_id.eq_ignore_ascii_case(&json_id) {
         bail!(
             "vmlinux {vmlinux_id}, VMCOREINFO BUILD-ID {vmcore_id}, lifeboat.json build_id {json_id}"
@@ -278,48 +285,31 @@ fn check_inspect(context: &Context) -> Result<String> {
     let finished = run_until(&mut command, CLI_DEADLINE)?;
     finished.expect_status(0)?;
     let text = finished.stdout_lossy();
-    let trimmed = text.trim();
+    let facts: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("the output is not JSON: {text}"))?;
     let mut problems = Vec::new();
-    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
-        problems.push("the output is not a JSON object".to_string());
-    }
-    for key in ["kernel_release", "build_id"] {
-        let expected = json_string(context.json, key);
-        let actual = json_string(trimmed, key);
-        if actual.is_none() || actual != expected {
+    for (key, expected) in [
+        ("kernel_release", &context.record.kernel_release),
+        ("build_id", &context.record.build_id),
+    ] {
+        let actual = facts[key].as_str();
+        if actual.is_none() || actual != expected.as_deref() {
             problems.push(format!(
                 "{key} is {actual:?}, lifeboat.json has {expected:?}"
             ));
         }
     }
-    let complete = json_literal(trimmed, "complete") == Some("true")
-        || json_string(trimmed, "status").as_deref() == Some("complete");
-    if !complete {
-        problems.push("it says neither \"complete\": true nor \"status\": \"complete\"".into());
+    if facts["complete"] != serde_json::Value::Bool(true) {
+        problems.push("it does not say \"complete\": true".into());
     }
     if !problems.is_empty() {
-        bail!("{}; output: {trimmed}", problems.join("; "));
+        bail!("{}; output: {text}", problems.join("; "));
     }
     Ok(format!(
         "release {}, build id {}, complete",
-        json_string(trimmed, "kernel_release").unwrap_or_default(),
-        json_string(trimmed, "build_id").unwrap_or_default()
+        facts["kernel_release"].as_str().unwrap_or_default(),
+        facts["build_id"].as_str().unwrap_or_default()
     ))
-}
-
-/// The unquoted value (`true`, `42`) of the first `"key": value` in a JSON
-/// text; the sibling of `json_string`, and as little a parser.
-fn json_literal<'t>(text: &'t str, key: &str) -> Option<&'t str> {
-    let quoted = format!("\"{key}\"");
-    let position = text.find(&quoted)?;
-    let value = text[position + quoted.len()..]
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start();
-    let end = value
-        .find(|c: char| c == ',' || c == '}' || c == ']' || c.is_whitespace())
-        .unwrap_or(value.len());
-    Some(&value[..end])
 }
 
 /// `lifeboat verify` must accept the dump as saved.
@@ -848,14 +838,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("past the end"), "{error}");
-    }
-
-    #[test]
-    fn json_literals_are_found_by_key() {
-        let text = r#"{"complete": true, "frames":12,"x":"y"}"#;
-        assert_eq!(json_literal(text, "complete"), Some("true"));
-        assert_eq!(json_literal(text, "frames"), Some("12"));
-        assert_eq!(json_literal(text, "missing"), None);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::{Endianness, ReadCache};
 
+use dumper::record::{Record, Status, LOG_FILE, RECORD_FILE};
+
 use super::analysis;
 use crate::guest::disk::Fs;
 use crate::util;
@@ -39,6 +41,8 @@ pub struct Inputs<'a> {
     pub fs: Fs,
     pub planted: &'a Planted,
     pub expect_status: &'a str,
+    /// What an incomplete dump's record must give as its error.
+    pub expect_error: &'a str,
     /// The compression threads lifeboat.json must report: one per CPU.
     pub expect_threads: u32,
     /// The host CLI, whose reading commands are checked on the dump.
@@ -147,12 +151,12 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
         report.fail("crash", anyhow::anyhow!("no debug kernel was fetched"));
         return report.failures;
     };
-    let json = fs::read_to_string(&dump.json).unwrap_or_default();
+    let record = read_record(&dump.json).unwrap_or_default();
     let context = analysis::Context {
         dir: inputs.dir,
         dump: &dump.dump,
         vmcore: &vmcore,
-        json: &json,
+        record: &record,
         vmcoreinfo: vmcoreinfo.as_deref(),
         reference_dmesg: &reference_dmesg,
         lifeboat: inputs.lifeboat,
@@ -216,7 +220,7 @@ fn extract_unfinished(inputs: &Inputs) -> Result<(Dump, String)> {
         stamp: stamp.clone(),
         dmesg: dump_dir.join(format!("dmesg.{stamp}")),
         dump: dump_dir.join(format!("dump.{stamp}.zst.incomplete")),
-        json: dump_dir.join("lifeboat.json"),
+        json: dump_dir.join(RECORD_FILE),
         files,
     };
     if dump_dir.join(format!("dump.{stamp}.zst")).exists() {
@@ -231,24 +235,42 @@ fn extract_unfinished(inputs: &Inputs) -> Result<(Dump, String)> {
     if !dmesg.contains(SYSRQ_LINE) {
         bail!("dmesg.{stamp} was saved but lacks `{SYSRQ_LINE}`");
     }
-    let json = fs::read_to_string(&dump.json)?;
-    let status = json_string(&json, "status").context("no \"status\" string")?;
-    if status != inputs.expect_status {
+    let record = read_record(&dump.json)?;
+    let status = record.status.context("the record has no status")?;
+    if status.as_str() != inputs.expect_status {
         bail!(
-            "status is {status:?}, expected {:?}: {json}",
+            "status is {:?}, expected {:?}: {record:?}",
+            status.as_str(),
             inputs.expect_status
         );
     }
-    let error = json_string(&json, "error");
-    if status == "incomplete" && error.as_deref().unwrap_or("").is_empty() {
-        bail!("an incomplete dump's record must say why: {json}");
+    let error = record.error.clone().unwrap_or_default();
+    if status == Status::Incomplete && !error.contains(inputs.expect_error) {
+        bail!(
+            "an incomplete dump's record must say why ({:?}); it says {error:?}",
+            inputs.expect_error
+        );
+    }
+    if error.contains("deadline") {
+        // A cut: where the capture was and how far the dump got.
+        let (Some(stage), Some(done), Some(written)) =
+            (&record.stage, record.vmcore_bytes_done, record.dump_bytes)
+        else {
+            bail!("a dump cut by the deadline must record its stage and bytes: {record:?}");
+        };
+        if !stage.starts_with("dumping to") || done == 0 || written == 0 {
+            bail!("the cut was recorded at {stage:?} after {done} bytes read, {written} written");
+        }
+    }
+    if !dump.dmesg.with_file_name(LOG_FILE).is_file() {
+        bail!("{LOG_FILE} was not saved beside the unfinished dump");
     }
     let size = fs::metadata(&dump.dump)?.len();
     Ok((
         dump,
         format!(
-            "dmesg saved, dump.{stamp}.zst.incomplete ({size} bytes), status {status}{}",
-            error.map(|e| format!(", error: {e}")).unwrap_or_default()
+            "dmesg saved, dump.{stamp}.zst.incomplete ({size} bytes), status {}, error: {error}",
+            status.as_str()
         ),
     ))
 }
@@ -327,10 +349,10 @@ fn extract(inputs: &Inputs) -> Result<Dump> {
         stamp: stamp.clone(),
         dmesg: dump_dir.join(format!("dmesg.{stamp}")),
         dump: dump_dir.join(format!("dump.{stamp}.zst")),
-        json: dump_dir.join("lifeboat.json"),
+        json: dump_dir.join(RECORD_FILE),
         files,
     };
-    let log = dump_dir.join("lifeboat.log");
+    let log = dump_dir.join(LOG_FILE);
     for path in [&dump.dmesg, &dump.dump, &dump.json, &log] {
         if !path.is_file() {
             bail!(
@@ -396,56 +418,29 @@ fn check_modes(inputs: &Inputs, dump: &Dump) -> Result<String> {
     })
 }
 
+/// Reads `lifeboat.json` with the record's own reader.
+fn read_record(path: &Path) -> Result<Record> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Record::read(&text).with_context(|| format!("{}: {text}", path.display()))
+}
+
 /// Checks the status and the thread count, and returns the recorded xxh64
-/// of the vmcore.
+/// as `xxhsum -H64` prints it.
 fn check_json(dump: &Dump, expect_status: &str, expect_threads: u32) -> Result<String> {
-    let text = fs::read_to_string(&dump.json)?;
-    let status = json_string(&text, "status").context("no \"status\" string")?;
-    if status != expect_status {
-        bail!("status is {status:?}, expected {expect_status:?}: {text}");
+    let record = read_record(&dump.json)?;
+    let status = record.status.map(Status::as_str);
+    if status != Some(expect_status) {
+        bail!("status is {status:?}, expected {expect_status:?}: {record:?}");
     }
-    let threads = json_number(&text, "threads").context("no \"threads\" number")?;
-    if threads != u64::from(expect_threads) {
-        bail!("{threads} compression threads, expected {expect_threads} (one per CPU): {text}");
+    let threads = record.threads.context("no thread count")?;
+    if threads != expect_threads as usize {
+        bail!("{threads} compression threads, expected {expect_threads} (one per CPU)");
     }
-    let xxh64 = json_string(&text, "xxh64").context("no \"xxh64\" string")?;
-    if xxh64.len() != 16 || !xxh64.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        bail!("xxh64 {xxh64:?} is not 16 hex digits");
-    }
-    Ok(xxh64)
+    let xxh64 = record.xxh64.context("no xxh64")?;
+    Ok(format!("{xxh64:016x}"))
 }
 
-/// The value of the first `"key": "value"` in a JSON text. Enough for the
-/// flat, escape-free strings lifeboat.json holds; not a JSON parser.
-pub(super) fn json_string(text: &str, key: &str) -> Option<String> {
-    let value = json_value(text, key)?.strip_prefix('"')?;
-    value.find('"').map(|end| value[..end].to_string())
-}
-
-/// The value of the first `"key": number` in a JSON text, like
-/// [`json_string`].
-pub(super) fn json_number(text: &str, key: &str) -> Option<u64> {
-    let value = json_value(text, key)?;
-    let end = value
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(value.len());
-    value[..end].parse().ok()
-}
-
-/// The text after the colon of the first `"key":` in a JSON text.
-fn json_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let quoted = format!("\"{key}\"");
-    let mut rest = text;
-    while let Some(position) = rest.find(&quoted) {
-        rest = &rest[position + quoted.len()..];
-        if let Some(after_colon) = rest.trim_start().strip_prefix(':') {
-            return Some(after_colon.trim_start());
-        }
-    }
-    None
-}
-
-/// Returns the decompressed size.
 fn decompress(dump: &Path, vmcore: &Path) -> Result<u64> {
     util::output(
         Command::new("zstd")
@@ -780,22 +775,6 @@ mod tests {
         }
         fs::create_dir_all(&dir).unwrap();
         dir
-    }
-
-    #[test]
-    fn json_strings_are_found_by_key() {
-        let text = r#"{ "status" : "complete", "sizes": {"xxh64": "00ff00ff00ff00ff"} }"#;
-        assert_eq!(json_string(text, "status").as_deref(), Some("complete"));
-        assert_eq!(
-            json_string(text, "xxh64").as_deref(),
-            Some("00ff00ff00ff00ff")
-        );
-        assert_eq!(json_string(text, "missing"), None);
-        let text = r#"{ "status": "complete", "threads" : 2, "frames": 1992 }"#;
-        assert_eq!(json_number(text, "threads"), Some(2));
-        assert_eq!(json_number(text, "frames"), Some(1992));
-        assert_eq!(json_number(text, "status"), None);
-        assert_eq!(json_number(text, "missing"), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub struct Scenario {
     /// compresses on this many threads.
     pub cpus: u32,
     /// lifeboat.toml for `lifeboat image`; `{uuid}` is replaced by
-    /// `disk_uuid`.
+    /// `disk_uuid`, `{fstype}` by the disk's filesystem.
     pub config: &'static str,
     /// Extra arguments of `lifeboat image`.
     pub image_args: &'static [&'static str],
@@ -32,12 +32,14 @@ pub struct Scenario {
     /// QEMU is killed after this many seconds.
     pub deadline_secs: u64,
     /// The `status` lifeboat.json must report: `complete`, `incomplete`
-    /// (the dump failed and said why), `in-progress` (the deadline cut it
-    /// off), or `none` (no dump directory may exist on the disk).
+    /// (the dump failed, or the deadline cut it off, and the record says
+    /// why), or `none` (no dump directory may exist on the disk).
     pub expect_status: &'static str,
     /// A line lifeboat must print on the console (empty: none), e.g. the
     /// error a fault scenario provokes.
     pub expect_console: &'static str,
+    /// What the record of an incomplete dump must give as its error.
+    pub expect_error: &'static str,
     /// Size of the test disk.
     pub disk_mib: u64,
 }
@@ -68,6 +70,20 @@ type = "disk"
 device = "LABEL=NOSUCHDISK"
 "#;
 
+/// The test disk, with its filesystem named, as a user must name it when
+/// building the image elsewhere than on the machine with the disk: on the
+/// generic kernel even ext4 is a module.
+const NAMED_FSTYPE_CONFIG: &str = r#"
+final_action = "reboot"
+modules = ["virtio_pci", "virtio_blk"]
+[deadlines]
+device_wait = 30
+[[target]]
+type = "disk"
+device = "UUID={uuid}"
+fstype = "{fstype}"
+"#;
+
 /// The test disk, said to be xfs.
 const XFS_CONFIG: &str = r#"
 final_action = "reboot"
@@ -96,6 +112,7 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "complete",
         expect_console: "",
+        expect_error: "",
         disk_mib: 512,
     },
     // The same capture in the smallest reservation that works: at 70M and
@@ -116,6 +133,7 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "complete",
         expect_console: "",
+        expect_error: "",
         disk_mib: 512,
     },
     // A capture kernel with two CPUs compresses on two threads (the
@@ -135,6 +153,7 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "complete",
         expect_console: "",
+        expect_error: "",
         disk_mib: 512,
     },
     // The first target never appears; lifeboat must give up on it at the
@@ -154,6 +173,7 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "complete",
         expect_console: "did not appear within 3 s",
+        expect_error: "",
         disk_mib: 512,
     },
     // No target at all: PID 1 must still reboot, after the device deadline,
@@ -173,6 +193,7 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "none",
         expect_console: "no target took a complete dump",
+        expect_error: "",
         disk_mib: 64,
     },
     // The disk is smaller than the (incompressible) planted memory: the dump
@@ -192,10 +213,12 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "incomplete",
         expect_console: "No space left on device",
+        expect_error: "No space left on device",
         disk_mib: 128,
     },
     // The whole-capture deadline (from the kernel command line) passes in
-    // the middle of the dump: the watchdog must take the final action and
+    // the middle of the dump: the watchdog must record the cut (stage,
+    // bytes) beside the dump, save the log, take the final action, and
     // leave the dump marked incomplete. Level 9 makes the dump slow enough
     // (minutes under TCG) that the deadline always falls inside it, however
     // fast or loaded the machine; 12 s leaves room for a slow boot.
@@ -212,8 +235,10 @@ pub const SCENARIOS: &[Scenario] = &[
         capture_cmdline_extra: "lifeboat.deadline.total=12 lifeboat.compression_level=9",
         plant_mib: 256,
         deadline_secs: 300,
-        expect_status: "in-progress",
+        expect_status: "incomplete",
         expect_console: "deadline of 12 s passed while dumping",
+        expect_error:
+            "the capture deadline of 12 s passed while dumping to /mnt/target0/var/crash/",
         disk_mib: 512,
     },
     // Debian's generic kernel, where ext4, jbd2, mbcache, crc16, crc32c
@@ -227,7 +252,7 @@ pub const SCENARIOS: &[Scenario] = &[
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 1,
-        config: DISK_CONFIG,
+        config: NAMED_FSTYPE_CONFIG,
         image_args: &[],
         disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e08",
         capture_cmdline_extra: "",
@@ -235,6 +260,7 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "complete",
         expect_console: "",
+        expect_error: "",
         disk_mib: 512,
     },
     // xfs needs libcrc32c, whose softdep names the alias `crc32c`.
@@ -245,7 +271,7 @@ pub const SCENARIOS: &[Scenario] = &[
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 1,
-        config: DISK_CONFIG,
+        config: NAMED_FSTYPE_CONFIG,
         image_args: &[],
         disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e09",
         capture_cmdline_extra: "",
@@ -253,6 +279,7 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "complete",
         expect_console: "",
+        expect_error: "",
         disk_mib: 512,
     },
     // btrfs softdeps on blake2b-256, sha256, xxhash64 and crypto-crc32c.
@@ -263,7 +290,7 @@ pub const SCENARIOS: &[Scenario] = &[
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 1,
-        config: DISK_CONFIG,
+        config: NAMED_FSTYPE_CONFIG,
         image_args: &[],
         disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e0a",
         capture_cmdline_extra: "",
@@ -271,6 +298,7 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "complete",
         expect_console: "",
+        expect_error: "",
         disk_mib: 512,
     },
     // vfat needs its codepage and charset modules (nls_cp437, nls_ascii).
@@ -281,7 +309,7 @@ pub const SCENARIOS: &[Scenario] = &[
         memory_mib: 2048,
         crashkernel: "96M",
         cpus: 1,
-        config: DISK_CONFIG,
+        config: NAMED_FSTYPE_CONFIG,
         image_args: &[],
         disk_uuid: "6C1F-0B0B",
         capture_cmdline_extra: "",
@@ -289,6 +317,7 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "complete",
         expect_console: "",
+        expect_error: "",
         disk_mib: 512,
     },
     // The target's fstype says xfs but the disk is ext4: the mount fails,
@@ -308,13 +337,16 @@ pub const SCENARIOS: &[Scenario] = &[
         deadline_secs: 300,
         expect_status: "none",
         expect_console: "(kernel: XFS (vda): Invalid superblock magic number",
+        expect_error: "",
         disk_mib: 64,
     },
 ];
 
 impl Scenario {
     pub fn config_toml(&self) -> String {
-        self.config.replace("{uuid}", self.disk_uuid)
+        self.config
+            .replace("{uuid}", self.disk_uuid)
+            .replace("{fstype}", self.fs.name())
     }
 
     pub fn capture_cmdline(&self) -> String {
