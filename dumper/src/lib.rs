@@ -9,6 +9,7 @@
 pub mod blkid;
 pub mod elf;
 pub mod output;
+pub mod plan;
 pub mod printk;
 pub mod record;
 pub mod seekable;

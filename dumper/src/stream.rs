@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use crate::xxh64::Xxh64;
 use zstd::zstd_safe::{self, CCtx, CParameter};
 
+use crate::plan::{Piece, Plan};
 use crate::seekable::{zero_checksum, zero_frame, FrameEntry, SeekTable};
 use crate::sys::Mapping;
 
@@ -153,22 +154,36 @@ pub enum StreamError {
     FrameSize { frame_bytes: u64 },
 }
 
-/// Compresses `size` bytes of `input` from offset 0 into `output` as a dump
-/// in the seekable format, calling `progress` as it goes. Returns the
-/// summary and the writer, which the caller still has to make durable.
+/// Compresses `size` bytes of `input` from offset 0 into `output`: the
+/// whole vmcore as it is ([`Plan::whole`]); see [`compress`].
 pub fn compress_file<W: Write>(
     input: &File,
     size: u64,
     output: W,
     options: &StreamOptions,
+    progress: impl FnMut(&Progress),
+) -> Result<(StreamSummary, W), StreamError> {
+    compress(input, &Plan::whole(size), output, options, progress)
+}
+
+/// Compresses what `plan` describes, with its ranges read from `input`,
+/// into `output` as a dump in the seekable format, calling `progress` as it
+/// goes. Returns the summary and the writer, which the caller still has to
+/// make durable.
+pub fn compress<W: Write>(
+    input: &File,
+    plan: &Plan,
+    output: W,
+    options: &StreamOptions,
     mut progress: impl FnMut(&Progress),
 ) -> Result<(StreamSummary, W), StreamError> {
     let start = Instant::now();
+    let size = plan.size();
     let frame_bytes = options.frame_bytes.unwrap_or_else(|| frame_bytes_for(size));
     if !frame_bytes.is_multiple_of(4096) || !(4096..=MAX_FRAME_BYTES).contains(&frame_bytes) {
         return Err(StreamError::FrameSize { frame_bytes });
     }
-    let source = Source::new(input, size, frame_bytes);
+    let source = Source::new(input, plan, frame_bytes);
     let mut writer = DumpWriter::new(output, frame_bytes);
     let mut hasher = Xxh64::new(0);
     let threads = options.threads.max(1);
@@ -228,7 +243,8 @@ pub fn compress_file<W: Write>(
 /// compares with.
 pub fn measure_read(input: &File, size: u64, limit: u64) -> Result<(u64, Duration), StreamError> {
     let size = size.min(limit);
-    let source = Source::new(input, size, MIN_FRAME_BYTES);
+    let plan = Plan::whole(size);
+    let source = Source::new(input, &plan, MIN_FRAME_BYTES);
     let start = Instant::now();
     let mut folded = 0u64;
     source.for_each_window(|_, window| {
@@ -252,9 +268,13 @@ pub fn is_zero(bytes: &[u8]) -> bool {
     }) && blocks.remainder().iter().all(|&b| b == 0)
 }
 
-/// The input, read through mappings when it can be mapped, else by pread.
+/// The plan's output, window by window: a window inside one range of the
+/// input is mapped when the input can be mapped (the common case, and the
+/// only one for a whole vmcore), else read; a window of pieces is put
+/// together in a buffer.
 struct Source<'a> {
     file: &'a File,
+    plan: &'a Plan,
     size: u64,
     frame_bytes: u64,
     /// Bytes per window: a whole number of frames.
@@ -262,13 +282,20 @@ struct Source<'a> {
     method: ReadMethod,
 }
 
+/// mmap(2) maps from page boundaries only.
+const PAGE_BYTES: u64 = 4096;
+
 impl<'a> Source<'a> {
-    fn new(file: &'a File, size: u64, frame_bytes: u64) -> Source<'a> {
+    fn new(file: &'a File, plan: &'a Plan, frame_bytes: u64) -> Source<'a> {
         let window = (DEFAULT_WINDOW_BYTES as u64).max(frame_bytes) / frame_bytes * frame_bytes;
         // Some inputs (pipes, most procfs files, a few filesystems) cannot
         // be mapped; reading them is slower but still right.
-        let probe = size.min(4096) as usize;
-        let method = if probe == 0 || Mapping::new(file, 0, probe).is_ok() {
+        let copies_input = plan
+            .pieces()
+            .iter()
+            .any(|piece| matches!(piece, Piece::Copy { .. }));
+        let probe = plan.size().min(4096) as usize;
+        let method = if !copies_input || probe == 0 || Mapping::new(file, 0, probe).is_ok() {
             ReadMethod::Mmap
         } else {
             log::warn!("the input cannot be mapped; reading it with pread");
@@ -276,14 +303,15 @@ impl<'a> Source<'a> {
         };
         Source {
             file,
-            size,
+            plan,
+            size: plan.size(),
             frame_bytes,
             window,
             method,
         }
     }
 
-    /// Calls `f` with each window of the input, in order.
+    /// Calls `f` with each window of the output, in order.
     fn for_each_window(
         &self,
         mut f: impl FnMut(u64, &[u8]) -> Result<(), StreamError>,
@@ -304,21 +332,48 @@ impl<'a> Source<'a> {
         Ok(())
     }
 
-    /// `len` bytes at `offset` as a window that can be shared by threads:
-    /// mapped, or read into `buffer` (whose allocation is reused).
+    /// `len` bytes of output at `offset` as a window that can be shared by
+    /// threads: mapped, or put together in `buffer` (whose allocation is
+    /// reused).
     fn window(&self, offset: u64, len: usize, mut buffer: Vec<u8>) -> Result<Window, StreamError> {
+        let mut spans = self.plan.spans(offset, len as u64);
         if self.method == ReadMethod::Mmap {
-            let mapping =
-                Mapping::new(self.file, offset, len).map_err(|errno| StreamError::Read {
-                    offset,
-                    source: errno.into(),
-                })?;
-            return Ok(Window::Mapped(mapping));
+            if let (Some(span), None) = (spans.next(), spans.next()) {
+                if let Piece::Copy { offset: from, .. } = span.piece {
+                    let at = from + span.offset_in_piece;
+                    if at % PAGE_BYTES == 0 {
+                        let mapping = Mapping::new(self.file, at, len).map_err(|errno| {
+                            StreamError::Read {
+                                offset: at,
+                                source: errno.into(),
+                            }
+                        })?;
+                        return Ok(Window::Mapped(mapping));
+                    }
+                }
+            }
         }
+        buffer.clear();
         buffer.resize(len, 0);
-        self.file
-            .read_exact_at(&mut buffer, offset)
-            .map_err(|source| StreamError::Read { offset, source })?;
+        let mut filled = 0usize;
+        for span in self.plan.spans(offset, len as u64) {
+            let part = &mut buffer[filled..filled + span.len as usize];
+            match span.piece {
+                Piece::Bytes(bytes) => {
+                    let from = span.offset_in_piece as usize;
+                    part.copy_from_slice(&bytes[from..from + part.len()]);
+                }
+                Piece::Copy { offset: from, .. } => {
+                    let at = from + span.offset_in_piece;
+                    self.file
+                        .read_exact_at(part, at)
+                        .map_err(|source| StreamError::Read { offset: at, source })?;
+                }
+                // `resize` zeroed the buffer.
+                Piece::Zeros(_) => {}
+            }
+            filled += part.len();
+        }
         Ok(Window::Read(buffer))
     }
 }
@@ -852,6 +907,74 @@ mod tests {
                 assert!(zstd::decode_all(&parallel[..]).unwrap() == data);
             }
         }
+    }
+
+    #[test]
+    fn plans_of_pieces_compress_to_their_content() {
+        let data = sample_input(5 << 20);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("input");
+        std::fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+        // New headers, a page-aligned range (mapped), a range that is not
+        // page-aligned (read), a run of zeros across frame boundaries, and
+        // a range again: frames made of several pieces and of one.
+        let header: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        let plan = Plan::new(vec![
+            Piece::Bytes(header.clone()),
+            Piece::Copy {
+                offset: 1 << 20,
+                len: 2 << 20,
+            },
+            Piece::Copy {
+                offset: 12345,
+                len: 300_000,
+            },
+            Piece::Zeros(3 << 20),
+            Piece::Copy {
+                offset: 0,
+                len: 1 << 20,
+            },
+        ]);
+        let mut expected = header;
+        expected.extend_from_slice(&data[1 << 20..3 << 20]);
+        expected.extend_from_slice(&data[12345..12345 + 300_000]);
+        expected.resize(expected.len() + (3 << 20), 0);
+        expected.extend_from_slice(&data[..1 << 20]);
+        assert_eq!(plan.size(), expected.len() as u64);
+        let mut outputs = Vec::new();
+        for threads in [1, 2, 3] {
+            let options = StreamOptions {
+                threads,
+                frame_bytes: Some(256 << 10),
+                ..StreamOptions::default()
+            };
+            let (summary, dump) =
+                super::compress(&file, &plan, Vec::new(), &options, |_| {}).unwrap();
+            assert!(
+                zstd::decode_all(&dump[..]).unwrap() == expected,
+                "{threads}"
+            );
+            assert_eq!(summary.input_bytes, expected.len() as u64);
+            assert_eq!(summary.xxh64, xxhash_rust::xxh64::xxh64(&expected, 0));
+            // The 3 MiB of zeros hold at least 11 whole 256 KiB frames.
+            assert!(summary.zero_frames >= 11, "{}", summary.zero_frames);
+            outputs.push(dump);
+        }
+        assert!(outputs.windows(2).all(|pair| pair[0] == pair[1]));
+        // The whole plan is what compress_file writes.
+        let options = StreamOptions::default();
+        let (_, whole) = super::compress(
+            &file,
+            &Plan::whole(data.len() as u64),
+            Vec::new(),
+            &options,
+            |_| {},
+        )
+        .unwrap();
+        let (_, by_file) =
+            compress_file(&file, data.len() as u64, Vec::new(), &options, |_| {}).unwrap();
+        assert!(whole == by_file);
     }
 
     #[test]
