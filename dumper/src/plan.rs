@@ -124,11 +124,14 @@ mod tests {
         assert!(Plan::whole(0).pieces().is_empty());
     }
 
+    /// (piece index, offset in piece, len)
+    type SpanOf = (usize, u64, u64);
+
     #[test]
     fn spans_cover_exactly_the_range_asked() {
         let plan = plan();
-        // (offset, len, expected (piece index, offset in piece, len))
-        let cases: &[(u64, u64, &[(usize, u64, u64)])] = &[
+        // (offset, len, expected spans)
+        let cases: &[(u64, u64, &[SpanOf])] = &[
             (0, 18, &[(0, 0, 3), (1, 0, 10), (2, 0, 5)]),
             (0, 2, &[(0, 0, 2)]),
             (2, 3, &[(0, 2, 1), (1, 0, 2)]),
@@ -140,7 +143,7 @@ mod tests {
             (4, 0, &[]),
         ];
         for (offset, len, want) in cases {
-            let got: Vec<(usize, u64, u64)> = plan
+            let got: Vec<SpanOf> = plan
                 .spans(*offset, *len)
                 .map(|span| {
                     let index = plan
