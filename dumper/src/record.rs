@@ -12,6 +12,17 @@ pub const RECORD_FILE: &str = "lifeboat.json";
 /// PID 1's own log's file name in a dump directory.
 pub const LOG_FILE: &str = "lifeboat.log";
 
+/// The dump's file name in the dump directory named `stamp`
+/// (`YYYYmmddHHMM`, with `-N` for a second dump of the same minute).
+pub fn dump_file_name(stamp: &str) -> String {
+    format!("dump.{stamp}.zst")
+}
+
+/// The crashed kernel's log's file name in the dump directory `stamp`.
+pub fn dmesg_file_name(stamp: &str) -> String {
+    format!("dmesg.{stamp}")
+}
+
 /// What became of a capture on one target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dumper::output::{Artifact, Destination};
-use dumper::record::{Record, Status, LOG_FILE, RECORD_FILE};
+use dumper::record::{dmesg_file_name, dump_file_name, Record, Status, LOG_FILE, RECORD_FILE};
 use dumper::stream::{compress_file, Progress, StreamOptions};
 use lifeboat_config::{Config, Target};
 
@@ -191,7 +191,7 @@ fn write_dump(
     });
     let (destination, stamp) = prepared.open_dump_dir(&dumper::time::dump_stamp(crash_time))?;
     let place = destination.describe();
-    let dump_name = format!("dump.{stamp}.zst");
+    let dump_name = dump_file_name(&stamp);
     let mut record = Record {
         lifeboat_version: capture.version.to_owned(),
         status: Some(Status::InProgress),
@@ -217,7 +217,7 @@ fn write_dump(
     // The kernel log first, durable before anything risky starts: it is the
     // most valuable part of a crash and the cheapest to save.
     if let Some(text) = &info.dmesg {
-        let name = format!("dmesg.{stamp}");
+        let name = dmesg_file_name(&stamp);
         destination.put(&name, text)?;
         record.dmesg_file = Some(name);
     }

@@ -14,7 +14,8 @@ use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::{Endianness, ReadCache};
 
-use dumper::record::{Record, Status, LOG_FILE, RECORD_FILE};
+use dumper::output::INCOMPLETE_SUFFIX;
+use dumper::record::{dmesg_file_name, dump_file_name, Record, Status, LOG_FILE, RECORD_FILE};
 
 use super::analysis;
 use crate::guest::disk::Fs;
@@ -218,12 +219,12 @@ fn extract_unfinished(inputs: &Inputs) -> Result<(Dump, String)> {
     let files = list(&dump_dir)?;
     let dump = Dump {
         stamp: stamp.clone(),
-        dmesg: dump_dir.join(format!("dmesg.{stamp}")),
-        dump: dump_dir.join(format!("dump.{stamp}.zst.incomplete")),
+        dmesg: dump_dir.join(dmesg_file_name(stamp)),
+        dump: dump_dir.join(dump_file_name(stamp) + INCOMPLETE_SUFFIX),
         json: dump_dir.join(RECORD_FILE),
         files,
     };
-    if dump_dir.join(format!("dump.{stamp}.zst")).exists() {
+    if dump_dir.join(dump_file_name(stamp)).exists() {
         bail!("the dump was renamed as if complete: {:?}", dump.files);
     }
     for path in [&dump.dmesg, &dump.dump, &dump.json] {
@@ -347,8 +348,8 @@ fn extract(inputs: &Inputs) -> Result<Dump> {
     let files = list(&dump_dir)?;
     let dump = Dump {
         stamp: stamp.clone(),
-        dmesg: dump_dir.join(format!("dmesg.{stamp}")),
-        dump: dump_dir.join(format!("dump.{stamp}.zst")),
+        dmesg: dump_dir.join(dmesg_file_name(stamp)),
+        dump: dump_dir.join(dump_file_name(stamp)),
         json: dump_dir.join(RECORD_FILE),
         files,
     };
@@ -369,7 +370,7 @@ fn find_incomplete(dir: &Path, found: &mut Vec<String>) -> Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        if path.to_string_lossy().ends_with(".incomplete") {
+        if path.to_string_lossy().ends_with(INCOMPLETE_SUFFIX) {
             found.push(path.display().to_string());
         }
         if entry.file_type()?.is_dir() {
