@@ -154,6 +154,11 @@ impl fmt::Display for DeviceSpec {
 /// Filesystem types lifeboat can recognise on a device by its superblock.
 pub const KNOWN_FILESYSTEMS: &[&str] = &["ext4", "ext3", "ext2", "xfs", "btrfs", "vfat"];
 
+/// Filesystem types a disk target may name in `fstype` (besides `auto`). Each
+/// is also the name of the kernel module the image needs for it, which is why
+/// ext2 and ext3 are not among them: the ext4 driver mounts those, as `ext4`.
+pub const FSTYPES: &[&str] = &["ext4", "xfs", "btrfs", "vfat"];
+
 /// A local block device holding a filesystem to write the dump on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiskTarget {
@@ -304,9 +309,42 @@ pub fn check_module_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a filesystem type name given by the user.
+/// Checks a filesystem type named by the user (see [`FSTYPES`]); `auto` is
+/// handled by the callers, as it names none.
 pub fn check_fstype(name: &str) -> Result<(), String> {
-    check_module_name(name).map_err(|_| format!("`{name}` is not a filesystem type"))
+    if FSTYPES.contains(&name) {
+        return Ok(());
+    }
+    let hint = match name {
+        "ext2" | "ext3" => " (ext2 and ext3 filesystems are mounted as ext4)",
+        _ => "",
+    };
+    let names: Vec<&str> = FSTYPES.iter().copied().chain(["auto"]).collect();
+    Err(format!(
+        "`{name}` is not a filesystem type lifeboat supports; expected {}{hint}",
+        quoted(&names)
+    ))
+}
+
+/// Checks the mount options of a disk target, which go on one line of the
+/// baked form.
+pub fn check_mount_options(options: &str) -> Result<(), String> {
+    single_line(options)
+}
+
+/// `a, b or c`: the choices of an error message.
+pub(crate) fn one_of(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [name] => name.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// `"a", "b" or "c"`: choices that are strings in TOML.
+pub(crate) fn quoted(names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|name| format!("\"{name}\"")).collect();
+    one_of(&names)
 }
 
 impl Config {
@@ -522,7 +560,7 @@ fn apply_target_key(target: &mut Target, key: &str, value: &str) -> Result<(), S
             }
         }
         ("target.mount_options", TargetKind::Disk(disk)) => {
-            single_line(value)?;
+            check_mount_options(value)?;
             disk.mount_options = value.to_owned();
         }
         _ => return Err(format!("unknown key `{key}`")),
@@ -630,6 +668,11 @@ mod tests {
                 "lifeboat-config 1\ntarget=disk\ntarget.directory=var\n",
                 3,
                 "absolute",
+            ),
+            (
+                "lifeboat-config 1\ntarget=disk\ntarget.fstype=ext5\n",
+                3,
+                "not a filesystem type",
             ),
         ];
         for (text, line, needle) in cases {

@@ -14,23 +14,28 @@
 //! [[target]]                    # tried in order
 //! type = "disk"
 //! device = "UUID=0bd3a2c6-8d7e-4f1c-9a55-2c1f3c0e9a11"
-//! fstype = "auto"
+//! fstype = "auto"               # or ext4, xfs, btrfs, vfat
 //! directory = "/var/crash"
 //! mount_options = ""
 //! ```
 //!
-//! Every error names the file, the line and column, and the key.
+//! Every error names the file, the line and column, and the key as a dotted
+//! path (`deadlines.total`, `modules[1]`, `target[0].device`). The text is
+//! first parsed into a document that keeps the span of every key and value,
+//! and each key is then checked here against what it may hold: a deserializer
+//! would report a value of the wrong type at the value, with no key, in its
+//! own words.
 
 use std::fmt;
 use std::ops::Range;
 
-use serde::Deserialize;
-use toml::Spanned;
+use toml_edit::{ArrayOfTables, ImDocument, Item, Key, Table, TableLike, Value};
 
 use crate::{
-    check_compression_level, check_directory, check_fstype, check_module_name, Config, Deadlines,
-    DeviceSpec, DiskTarget, FinalAction, LogLevel, Target, TargetKind, DEFAULT_COMPRESSION_LEVEL,
-    DEFAULT_DIRECTORY, MAX_COMPRESSION_THREADS,
+    check_compression_level, check_directory, check_fstype, check_module_name, check_mount_options,
+    one_of, quoted, Config, Deadlines, DeviceSpec, DiskTarget, FinalAction, LogLevel, Target,
+    TargetKind, COMPRESSION_LEVELS, DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIRECTORY, FSTYPES,
+    MAX_COMPRESSION_THREADS,
 };
 
 /// A config file that is not valid.
@@ -57,143 +62,126 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    log_level: Option<Spanned<String>>,
-    final_action: Option<Spanned<String>>,
-    compression_level: Option<Spanned<i64>>,
-    compression_threads: Option<Spanned<i64>>,
-    #[serde(default)]
-    modules: Vec<Spanned<String>>,
-    deadlines: Option<RawDeadlines>,
-    #[serde(default)]
-    target: Vec<Spanned<RawTarget>>,
-}
+/// The keys of the top-level table, in the order they are checked.
+const ROOT_KEYS: [&str; 7] = [
+    "log_level",
+    "final_action",
+    "compression_level",
+    "compression_threads",
+    "modules",
+    "deadlines",
+    "target",
+];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDeadlines {
-    device_wait: Option<Spanned<i64>>,
-    total: Option<Spanned<i64>>,
-}
+const DEADLINE_KEYS: [&str; 2] = ["device_wait", "total"];
 
-/// The fields of every target kind; [`validate_target`] rejects those that
-/// do not belong to the kind given by `type`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTarget {
-    #[serde(rename = "type")]
-    kind: Spanned<String>,
-    directory: Option<Spanned<String>>,
-    device: Option<Spanned<String>>,
-    fstype: Option<Spanned<String>>,
-    mount_options: Option<Spanned<String>>,
-}
+/// The keys of a target: `type` and `directory`, which every kind has, and
+/// those of disk targets, the only kind so far.
+const TARGET_KEYS: [&str; 5] = ["type", "directory", "device", "fstype", "mount_options"];
+
+const NO_TARGET: &str =
+    "no [[target]]: say where dumps go, e.g. type = \"disk\", device = \"LABEL=…\"";
 
 /// Parses and validates `text`, the contents of `file`.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-    let at = |span: Range<usize>, key: &str, message: String| {
-        let (line, column) = line_column(text, span.start);
-        ConfigError {
-            file: file.to_owned(),
-            line,
-            column,
-            key: key.to_owned(),
-            message,
-        }
-    };
-    let raw: RawConfig = toml::from_str(text).map_err(|error| {
-        let span = error.span().unwrap_or(0..0);
-        let key = key_at(text, span.start);
-        at(span, &key, error.message().to_owned())
+    let source = Source { file, text };
+    let document = ImDocument::parse(text).map_err(|error| {
+        // The parser says what is wrong and what it expected on lines of
+        // their own; the error is reported on one line.
+        let message = error.message().trim_end().replace('\n', "; ");
+        source.error(error.span().unwrap_or(0..0), "", message)
     })?;
+    let [log_level, final_action, compression_level, compression_threads, modules, deadlines, target] =
+        source.fields(document.as_table(), "", &ROOT_KEYS)?;
 
     let fallback = Config::fallback();
-    let log_level = match raw.log_level {
+    let log_level = match log_level {
         None => fallback.log_level,
-        Some(value) => LogLevel::parse(value.get_ref()).ok_or_else(|| {
-            at(
-                value.span(),
-                "log_level",
-                format!(
-                    "`{}` is not a log level; expected one of {:?}",
-                    value.get_ref(),
-                    LogLevel::NAMES
-                ),
-            )
-        })?,
+        Some(field) => {
+            let names = quoted(LogLevel::NAMES);
+            let name = source.string(&field, &format!("a log level ({names})"))?;
+            LogLevel::parse(name).ok_or_else(|| {
+                source.invalid(
+                    &field,
+                    format!("`{name}` is not a log level; expected one of {names}"),
+                )
+            })?
+        }
     };
-    let final_action = match raw.final_action {
+    let final_action = match final_action {
         None => fallback.final_action,
-        Some(value) => FinalAction::parse(value.get_ref()).ok_or_else(|| {
-            at(
-                value.span(),
-                "final_action",
-                format!(
-                    "`{}` is not a final action; expected one of {:?}",
-                    value.get_ref(),
-                    FinalAction::NAMES
-                ),
-            )
-        })?,
+        Some(field) => {
+            let names = quoted(FinalAction::NAMES);
+            let name = source.string(&field, &format!("a final action ({names})"))?;
+            FinalAction::parse(name).ok_or_else(|| {
+                source.invalid(
+                    &field,
+                    format!("`{name}` is not a final action; expected one of {names}"),
+                )
+            })?
+        }
     };
-    let compression_level = match raw.compression_level {
+    let compression_level = match compression_level {
         None => DEFAULT_COMPRESSION_LEVEL,
-        Some(value) => check_compression_level(*value.get_ref())
-            .map_err(|message| at(value.span(), "compression_level", message))?,
+        Some(field) => {
+            let expected = format!(
+                "an integer zstd level ({}..=-1 or 1..={})",
+                COMPRESSION_LEVELS.start(),
+                COMPRESSION_LEVELS.end()
+            );
+            let level = source.integer(&field, &expected)?;
+            check_compression_level(level).map_err(|message| source.invalid(&field, message))?
+        }
     };
-    let compression_threads = match raw.compression_threads {
+    let compression_threads = match compression_threads {
         None => 0,
-        Some(value) => match u32::try_from(*value.get_ref()) {
-            Ok(threads) if threads <= MAX_COMPRESSION_THREADS => threads,
-            _ => {
-                return Err(at(
-                    value.span(),
-                    "compression_threads",
-                    format!(
-                        "{} is out of range; expected 0 (one per CPU) to {MAX_COMPRESSION_THREADS}",
-                        value.get_ref()
-                    ),
-                ))
+        Some(field) => {
+            let range = format!("0 (one per CPU) to {MAX_COMPRESSION_THREADS}");
+            let threads = source.integer(
+                &field,
+                &format!("an integer number of threads from {range}"),
+            )?;
+            match u32::try_from(threads) {
+                Ok(threads) if threads <= MAX_COMPRESSION_THREADS => threads,
+                _ => {
+                    return Err(source.invalid(
+                        &field,
+                        format!("{threads} is out of range; expected {range}"),
+                    ))
+                }
             }
-        },
+        }
     };
-    let mut modules = Vec::new();
-    for (index, module) in raw.modules.iter().enumerate() {
-        check_module_name(module.get_ref())
-            .map_err(|message| at(module.span(), &format!("modules[{index}]"), message))?;
-        modules.push(module.get_ref().clone());
-    }
-    let mut deadlines = Deadlines::DEFAULT;
-    if let Some(raw_deadlines) = raw.deadlines {
-        let seconds = |value: &Spanned<i64>, key: &str| match u32::try_from(*value.get_ref()) {
-            Ok(secs) if secs > 0 => Ok(secs),
-            _ => Err(at(
-                value.span(),
-                key,
-                format!("{} is not a positive number of seconds", value.get_ref()),
-            )),
-        };
-        if let Some(value) = &raw_deadlines.device_wait {
-            deadlines.device_wait_secs = seconds(value, "deadlines.device_wait")?;
+    let modules = match modules {
+        None => Vec::new(),
+        Some(field) => source
+            .array(&field, "an array of module names (strings)")?
+            .iter()
+            .map(|module| {
+                let name = source.string(module, "a module name (a string)")?;
+                check_module_name(name).map_err(|message| source.invalid(module, message))?;
+                Ok(name.to_owned())
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let deadlines = match deadlines {
+        None => Deadlines::DEFAULT,
+        Some(field) => validate_deadlines(&source, &field)?,
+    };
+    let targets = match target {
+        None => return Err(source.error(0..0, "target", NO_TARGET.to_owned())),
+        Some(field) => {
+            let expected = "an array of tables (a [[target]] header per target)";
+            let elements = source.array(&field, expected)?;
+            if elements.is_empty() {
+                return Err(source.invalid(&field, NO_TARGET.to_owned()));
+            }
+            elements
+                .iter()
+                .map(|element| validate_target(&source, element))
+                .collect::<Result<_, _>>()?
         }
-        if let Some(value) = &raw_deadlines.total {
-            deadlines.total_secs = seconds(value, "deadlines.total")?;
-        }
-    }
-    if raw.target.is_empty() {
-        return Err(at(
-            0..0,
-            "target",
-            "no [[target]]: say where dumps go, e.g. type = \"disk\", device = \"LABEL=…\""
-                .to_owned(),
-        ));
-    }
-    let mut targets = Vec::new();
-    for (index, target) in raw.target.iter().enumerate() {
-        targets.push(validate_target(target, &format!("target[{index}]"), &at)?);
-    }
+    };
     Ok(Config {
         log_level,
         final_action,
@@ -205,49 +193,85 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     })
 }
 
-fn validate_target(
-    raw: &Spanned<RawTarget>,
-    key: &str,
-    at: &impl Fn(Range<usize>, &str, String) -> ConfigError,
-) -> Result<Target, ConfigError> {
-    let target = raw.get_ref();
-    let string = |value: &Spanned<String>,
-                  field: &str,
-                  check: fn(&str) -> Result<(), String>|
-     -> Result<String, ConfigError> {
-        check(value.get_ref())
-            .map_err(|message| at(value.span(), &format!("{key}.{field}"), message))?;
-        Ok(value.get_ref().clone())
+fn validate_deadlines(source: &Source, field: &Field) -> Result<Deadlines, ConfigError> {
+    let table = source.table(field, "a table ([deadlines])")?;
+    let [device_wait, total] = source.fields(table, &field.path, &DEADLINE_KEYS)?;
+    let seconds = |field: &Field| {
+        let secs = source.integer(field, "an integer number of seconds")?;
+        match u32::try_from(secs) {
+            Ok(secs) if secs > 0 => Ok(secs),
+            _ => Err(source.invalid(
+                field,
+                format!(
+                    "{secs} is not a positive number of seconds; expected 1 to {}",
+                    u32::MAX
+                ),
+            )),
+        }
     };
-    let directory = match &target.directory {
-        Some(value) => string(value, "directory", check_directory)?,
+    let mut deadlines = Deadlines::DEFAULT;
+    if let Some(field) = device_wait {
+        deadlines.device_wait_secs = seconds(&field)?;
+    }
+    if let Some(field) = total {
+        deadlines.total_secs = seconds(&field)?;
+    }
+    Ok(deadlines)
+}
+
+fn validate_target(source: &Source, field: &Field) -> Result<Target, ConfigError> {
+    let table = source.table(field, "a table of target settings")?;
+    let [kind, directory, device, fstype, mount_options] =
+        source.fields(table, &field.path, &TARGET_KEYS)?;
+    // A key that is not there is reported at the target's own table.
+    let missing = |key: &str, message: &str| {
+        source.error(
+            field.span.clone(),
+            &join(&field.path, key),
+            message.to_owned(),
+        )
+    };
+    let string = |field: &Field, expected: &str, check: fn(&str) -> Result<(), String>| {
+        let value = source.string(field, expected)?;
+        check(value).map_err(|message| source.invalid(field, message))?;
+        Ok::<_, ConfigError>(value.to_owned())
+    };
+    let directory = match &directory {
+        Some(field) => string(field, "an absolute path (a string)", check_directory)?,
         None => DEFAULT_DIRECTORY.to_owned(),
     };
-    let kind = match target.kind.get_ref().as_str() {
+    let kind_field =
+        kind.ok_or_else(|| missing("type", "a target needs a type; expected \"disk\""))?;
+    let kind = match source.string(&kind_field, "a target type (\"disk\")")? {
         "disk" => {
-            let device = target.device.as_ref().ok_or_else(|| {
-                at(
-                    raw.span(),
-                    &format!("{key}.device"),
-                    "a disk target needs a device (UUID=…, LABEL=…, PARTUUID=… or /dev/…)"
-                        .to_owned(),
+            let device = device.ok_or_else(|| {
+                missing(
+                    "device",
+                    "a disk target needs a device (UUID=…, LABEL=…, PARTUUID=… or /dev/…)",
                 )
             })?;
-            let device = DeviceSpec::parse(device.get_ref())
-                .map_err(|message| at(device.span(), &format!("{key}.device"), message))?;
-            let fstype = match &target.fstype {
-                Some(value) if value.get_ref() == "auto" => None,
-                Some(value) => Some(string(value, "fstype", check_fstype)?),
+            let spec = source.string(
+                &device,
+                "a device (a string: UUID=…, LABEL=…, PARTUUID=… or /dev/…)",
+            )?;
+            let device =
+                DeviceSpec::parse(spec).map_err(|message| source.invalid(&device, message))?;
+            let fstype = match &fstype {
+                Some(field) => {
+                    let names: Vec<&str> = FSTYPES.iter().copied().chain(["auto"]).collect();
+                    let expected = format!("a filesystem type ({})", quoted(&names));
+                    match source.string(field, &expected)? {
+                        "auto" => None,
+                        name => {
+                            check_fstype(name).map_err(|message| source.invalid(field, message))?;
+                            Some(name.to_owned())
+                        }
+                    }
+                }
                 None => None,
             };
-            let mount_options = match &target.mount_options {
-                Some(value) => string(value, "mount_options", |v| {
-                    if v.contains(['\n', '\r', '\0']) {
-                        Err("must not contain line breaks or NUL bytes".to_owned())
-                    } else {
-                        Ok(())
-                    }
-                })?,
+            let mount_options = match &mount_options {
+                Some(field) => string(field, "mount options (a string)", check_mount_options)?,
                 None => String::new(),
             };
             TargetKind::Disk(DiskTarget {
@@ -257,14 +281,206 @@ fn validate_target(
             })
         }
         other => {
-            return Err(at(
-                target.kind.span(),
-                &format!("{key}.type"),
+            return Err(source.invalid(
+                &kind_field,
                 format!("unknown target type `{other}`; expected \"disk\""),
             ))
         }
     };
     Ok(Target { kind, directory })
+}
+
+/// The text being parsed, to turn spans into errors.
+struct Source<'t> {
+    file: &'t str,
+    text: &'t str,
+}
+
+/// A value in the document, with where it is and the dotted path of its key.
+struct Field<'d> {
+    path: String,
+    /// The value's span, or its key's when the value has none (a table made
+    /// of dotted keys is written nowhere as a whole).
+    span: Range<usize>,
+    node: Node<'d>,
+}
+
+/// What a key holds. The document keeps tables and arrays of tables written
+/// with headers apart from values; to the checks they are two more types.
+#[derive(Clone, Copy)]
+enum Node<'d> {
+    Value(&'d Value),
+    Table(&'d Table),
+    ArrayOfTables(&'d ArrayOfTables),
+}
+
+impl<'d> Node<'d> {
+    fn of(item: &'d Item) -> Option<Self> {
+        match item {
+            Item::None => None,
+            Item::Value(value) => Some(Self::Value(value)),
+            Item::Table(table) => Some(Self::Table(table)),
+            Item::ArrayOfTables(tables) => Some(Self::ArrayOfTables(tables)),
+        }
+    }
+
+    fn span(self) -> Option<Range<usize>> {
+        match self {
+            Self::Value(value) => value.span(),
+            Self::Table(table) => table.span(),
+            Self::ArrayOfTables(tables) => tables.span(),
+        }
+    }
+
+    /// The type, for "found …" in error messages.
+    fn type_name(self) -> &'static str {
+        match self {
+            Self::Value(Value::String(_)) => "a string",
+            Self::Value(Value::Integer(_)) => "an integer",
+            Self::Value(Value::Float(_)) => "a float",
+            Self::Value(Value::Boolean(_)) => "a boolean",
+            Self::Value(Value::Datetime(_)) => "a date-time",
+            Self::Value(Value::Array(_)) => "an array",
+            Self::Value(Value::InlineTable(_)) => "an inline table",
+            Self::Table(_) => "a table",
+            Self::ArrayOfTables(_) => "an array of tables",
+        }
+    }
+
+    /// The elements of an array, or of an array of tables, which is the same
+    /// thing written with headers.
+    fn elements(self) -> Option<Vec<Node<'d>>> {
+        match self {
+            Self::Value(Value::Array(array)) => Some(array.iter().map(Self::Value).collect()),
+            Self::ArrayOfTables(tables) => Some(tables.iter().map(Self::Table).collect()),
+            _ => None,
+        }
+    }
+
+    /// A table, written with a header or inline.
+    fn table(self) -> Option<&'d dyn TableLike> {
+        match self {
+            Self::Value(Value::InlineTable(table)) => Some(table),
+            Self::Table(table) => Some(table),
+            _ => None,
+        }
+    }
+}
+
+impl Source<'_> {
+    fn error(&self, span: Range<usize>, key: &str, message: String) -> ConfigError {
+        let (line, column) = line_column(self.text, span.start);
+        ConfigError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            key: key.to_owned(),
+            message,
+        }
+    }
+
+    /// An error about the value of `field`.
+    fn invalid(&self, field: &Field, message: String) -> ConfigError {
+        self.error(field.span.clone(), &field.path, message)
+    }
+
+    fn wrong_type(&self, field: &Field, expected: &str) -> ConfigError {
+        let found = field.node.type_name();
+        self.invalid(field, format!("expected {expected}, found {found}"))
+    }
+
+    /// The values of the known `keys` of `table`, whose path is `path`, in
+    /// the order of `keys`; a key that is not among them is an error.
+    fn fields<'d, const N: usize>(
+        &self,
+        table: &'d dyn TableLike,
+        path: &str,
+        keys: &[&str; N],
+    ) -> Result<[Option<Field<'d>>; N], ConfigError> {
+        let mut fields = [const { None }; N];
+        for (name, item) in table.iter() {
+            let Some(node) = Node::of(item) else {
+                continue;
+            };
+            let key_span = table.key(name).and_then(Key::span).unwrap_or(0..0);
+            let field_path = join(path, name);
+            let Some(index) = keys.iter().position(|key| *key == name) else {
+                let keys: Vec<String> = keys.iter().map(|key| format!("`{key}`")).collect();
+                return Err(self.error(
+                    key_span,
+                    &field_path,
+                    format!("unknown field `{name}`; expected one of {}", one_of(&keys)),
+                ));
+            };
+            fields[index] = Some(Field {
+                path: field_path,
+                span: node.span().unwrap_or(key_span),
+                node,
+            });
+        }
+        Ok(fields)
+    }
+
+    fn string<'d>(&self, field: &Field<'d>, expected: &str) -> Result<&'d str, ConfigError> {
+        match field.node {
+            Node::Value(Value::String(value)) => Ok(value.value()),
+            _ => Err(self.wrong_type(field, expected)),
+        }
+    }
+
+    fn integer(&self, field: &Field, expected: &str) -> Result<i64, ConfigError> {
+        match field.node {
+            Node::Value(Value::Integer(value)) => Ok(*value.value()),
+            _ => Err(self.wrong_type(field, expected)),
+        }
+    }
+
+    fn table<'d>(
+        &self,
+        field: &Field<'d>,
+        expected: &str,
+    ) -> Result<&'d dyn TableLike, ConfigError> {
+        field
+            .node
+            .table()
+            .ok_or_else(|| self.wrong_type(field, expected))
+    }
+
+    /// The elements of the array `field`, each with its index in its path.
+    fn array<'d>(&self, field: &Field<'d>, expected: &str) -> Result<Vec<Field<'d>>, ConfigError> {
+        let elements = field
+            .node
+            .elements()
+            .ok_or_else(|| self.wrong_type(field, expected))?;
+        Ok(elements
+            .into_iter()
+            .enumerate()
+            .map(|(index, node)| Field {
+                path: format!("{}[{index}]", field.path),
+                span: node.span().unwrap_or_else(|| field.span.clone()),
+                node,
+            })
+            .collect())
+    }
+}
+
+/// The dotted path of `key` in the table at `path`. A key that is not bare
+/// is quoted, as it would have to be in the file.
+fn join(path: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    if path.is_empty() {
+        key
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// 1-based line and column of byte `offset` in `text`.
@@ -273,16 +489,6 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
     (line, column)
-}
-
-/// The bare key starting at `offset`, when a TOML error points at one.
-fn key_at(text: &str, offset: usize) -> String {
-    let rest = &text[offset.min(text.len())..];
-    let key: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
-        .collect();
-    key
 }
 
 #[cfg(test)]
@@ -419,6 +625,515 @@ directory = "/dumps"
             assert_eq!(error.key, key, "{text}: {error}");
             assert!(error.message.contains(needle), "{text}: {error}");
             assert!(error.to_string().starts_with(&format!("x.toml:{line}:")));
+        }
+    }
+
+    /// Where a case's text goes in [`document`].
+    #[derive(Clone, Copy, Debug)]
+    enum At {
+        Root,
+        Deadlines,
+        /// The second target, so that paths show the index is counted.
+        Target,
+    }
+
+    /// A valid config with `text` added at `at`. Sections and target keys
+    /// that `text` writes itself are left out, so that no key is given twice.
+    fn document(at: At, text: &str) -> String {
+        let (root, deadlines, target) = match at {
+            At::Root => (text, "", ""),
+            At::Deadlines => ("", text, ""),
+            At::Target => ("", "", text),
+        };
+        // Whether `text` writes `key`, as a key or in a table header.
+        let writes = |text: &str, key: &str| {
+            text.lines()
+                .any(|line| line.trim_start_matches('[').starts_with(key))
+        };
+        let mut doc = format!("{root}\n");
+        if !writes(root, "deadlines") {
+            doc.push_str(&format!("[deadlines]\n{deadlines}\n"));
+        }
+        if !writes(root, "target") {
+            doc.push_str("[[target]]\ntype = \"disk\"\ndevice = \"LABEL=A\"\n\n[[target]]\n");
+            if !writes(target, "type") && !writes(target, "target.type") {
+                doc.push_str("type = \"disk\"\n");
+            }
+            if !writes(target, "device") && !writes(target, "target.device") {
+                doc.push_str("device = \"LABEL=B\"\n");
+            }
+            doc.push_str(&format!("{target}\n"));
+        }
+        doc
+    }
+
+    /// Checks that `text` at `at` fails at `key`, on the line `line` lines
+    /// into `text`, with a message containing `needle`.
+    fn assert_fails(at: At, text: &str, line: usize, key: &str, needle: &str) {
+        let doc = document(at, text);
+        let first = text.lines().next().unwrap();
+        let start = doc.lines().position(|l| l == first).unwrap();
+        let error = parse("x.toml", &doc).expect_err(&doc);
+        let context = format!("{at:?} {text:?}: {error}");
+        assert_eq!(error.key, key, "{context}");
+        assert_eq!(error.line, start + 1 + line, "{context}");
+        assert!(error.message.contains(needle), "{context}");
+        assert!(!error.message.ends_with('.'), "{context}");
+        let prefix = format!("x.toml:{}:{}: key `{key}`: ", error.line, error.column);
+        assert!(error.to_string().starts_with(&prefix), "{context}");
+    }
+
+    #[test]
+    fn the_documents_of_the_cases_are_valid() {
+        for at in [At::Root, At::Deadlines, At::Target] {
+            parse("x.toml", &document(at, "")).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_key_with_a_wrong_type_is_named_with_what_was_expected() {
+        use At::*;
+        let log_level =
+            "expected a log level (\"error\", \"warn\", \"info\", \"debug\" or \"trace\")";
+        let final_action = "expected a final action (\"reboot\", \"poweroff\" or \"halt\")";
+        let level = "expected an integer zstd level (-10..=-1 or 1..=19)";
+        let threads = "expected an integer number of threads from 0 (one per CPU) to 256";
+        let modules = "expected an array of module names (strings)";
+        let module = "expected a module name (a string)";
+        let deadlines = "expected a table ([deadlines])";
+        let seconds = "expected an integer number of seconds";
+        let targets = "expected an array of tables (a [[target]] header per target)";
+        let target = "expected a table of target settings";
+        let kind = "expected a target type (\"disk\")";
+        let directory = "expected an absolute path (a string)";
+        let device = "expected a device (a string: UUID=…, LABEL=…, PARTUUID=… or /dev/…)";
+        let fstype =
+            "expected a filesystem type (\"ext4\", \"xfs\", \"btrfs\", \"vfat\" or \"auto\")";
+        let mount_options = "expected mount options (a string)";
+        // (where, text, line of the error in the text, key, expected, found)
+        let cases: &[(At, &str, usize, &str, &str, &str)] = &[
+            (
+                Root,
+                "log_level = 1",
+                0,
+                "log_level",
+                log_level,
+                "an integer",
+            ),
+            (
+                Root,
+                "log_level = [\"info\"]",
+                0,
+                "log_level",
+                log_level,
+                "an array",
+            ),
+            (
+                Root,
+                "final_action = 1",
+                0,
+                "final_action",
+                final_action,
+                "an integer",
+            ),
+            (
+                Root,
+                "final_action = true",
+                0,
+                "final_action",
+                final_action,
+                "a boolean",
+            ),
+            (
+                Root,
+                "compression_level = \"3\"",
+                0,
+                "compression_level",
+                level,
+                "a string",
+            ),
+            (
+                Root,
+                "compression_level = 3.5",
+                0,
+                "compression_level",
+                level,
+                "a float",
+            ),
+            (
+                Root,
+                "compression_threads = \"two\"",
+                0,
+                "compression_threads",
+                threads,
+                "a string",
+            ),
+            (
+                Root,
+                "compression_threads = {}",
+                0,
+                "compression_threads",
+                threads,
+                "an inline table",
+            ),
+            (
+                Root,
+                "modules = \"virtio_blk\"",
+                0,
+                "modules",
+                modules,
+                "a string",
+            ),
+            (
+                Root,
+                "modules = { virtio_blk = true }",
+                0,
+                "modules",
+                modules,
+                "an inline table",
+            ),
+            (
+                Root,
+                "modules = [\"virtio_blk\", 7]",
+                0,
+                "modules[1]",
+                module,
+                "an integer",
+            ),
+            (
+                Root,
+                "modules = [\n  \"virtio_blk\",\n  { name = \"xfs\" },\n]",
+                2,
+                "modules[1]",
+                module,
+                "an inline table",
+            ),
+            (
+                Root,
+                "[[modules]]\nname = \"xfs\"",
+                0,
+                "modules[0]",
+                module,
+                "a table",
+            ),
+            (
+                Root,
+                "deadlines = 30",
+                0,
+                "deadlines",
+                deadlines,
+                "an integer",
+            ),
+            (
+                Root,
+                "[[deadlines]]\ntotal = 30",
+                0,
+                "deadlines",
+                deadlines,
+                "an array of tables",
+            ),
+            (
+                Root,
+                "deadlines.total = \"1h\"",
+                0,
+                "deadlines.total",
+                seconds,
+                "a string",
+            ),
+            (
+                Deadlines,
+                "device_wait = \"30s\"",
+                0,
+                "deadlines.device_wait",
+                seconds,
+                "a string",
+            ),
+            (
+                Deadlines,
+                "device_wait = 1.5",
+                0,
+                "deadlines.device_wait",
+                seconds,
+                "a float",
+            ),
+            (
+                Deadlines,
+                "device_wait = false",
+                0,
+                "deadlines.device_wait",
+                seconds,
+                "a boolean",
+            ),
+            (
+                Deadlines,
+                "[deadlines.device_wait]",
+                0,
+                "deadlines.device_wait",
+                seconds,
+                "a table",
+            ),
+            (
+                Deadlines,
+                "total = 2024-01-01T00:00:00Z",
+                0,
+                "deadlines.total",
+                seconds,
+                "a date-time",
+            ),
+            (
+                Deadlines,
+                "total = [3600]",
+                0,
+                "deadlines.total",
+                seconds,
+                "an array",
+            ),
+            (
+                Root,
+                "target = \"LABEL=X\"",
+                0,
+                "target",
+                targets,
+                "a string",
+            ),
+            (
+                Root,
+                "[target]\ntype = \"disk\"\ndevice = \"LABEL=X\"",
+                0,
+                "target",
+                targets,
+                "a table",
+            ),
+            (
+                Root,
+                "target = { type = \"disk\", device = \"LABEL=X\" }",
+                0,
+                "target",
+                targets,
+                "an inline table",
+            ),
+            (
+                Root,
+                "target = [\"LABEL=X\"]",
+                0,
+                "target[0]",
+                target,
+                "a string",
+            ),
+            (Target, "type = 1", 0, "target[1].type", kind, "an integer"),
+            (
+                Target,
+                "type = [\"disk\"]",
+                0,
+                "target[1].type",
+                kind,
+                "an array",
+            ),
+            (
+                Target,
+                "directory = 7",
+                0,
+                "target[1].directory",
+                directory,
+                "an integer",
+            ),
+            (
+                Target,
+                "directory = [\"/a\"]",
+                0,
+                "target[1].directory",
+                directory,
+                "an array",
+            ),
+            (
+                Target,
+                "device = 42",
+                0,
+                "target[1].device",
+                device,
+                "an integer",
+            ),
+            (
+                Target,
+                "device = [\"LABEL=A\"]",
+                0,
+                "target[1].device",
+                device,
+                "an array",
+            ),
+            (
+                Target,
+                "[target.device]\nuuid = \"0bd3a2c6\"",
+                0,
+                "target[1].device",
+                device,
+                "a table",
+            ),
+            (
+                Target,
+                "fstype = 4",
+                0,
+                "target[1].fstype",
+                fstype,
+                "an integer",
+            ),
+            (
+                Target,
+                "fstype = { name = \"xfs\" }",
+                0,
+                "target[1].fstype",
+                fstype,
+                "an inline table",
+            ),
+            (
+                Target,
+                "mount_options = [\"ro\"]",
+                0,
+                "target[1].mount_options",
+                mount_options,
+                "an array",
+            ),
+            (
+                Target,
+                "mount_options = false",
+                0,
+                "target[1].mount_options",
+                mount_options,
+                "a boolean",
+            ),
+        ];
+        for (at, text, line, key, expected, found) in cases {
+            let needle = format!("{expected}, found {found}");
+            assert_fails(*at, text, *line, key, &needle);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_path_and_the_known_ones() {
+        use At::*;
+        let root = "expected one of `log_level`, `final_action`, `compression_level`, \
+                    `compression_threads`, `modules`, `deadlines` or `target`";
+        let deadlines = "expected one of `device_wait` or `total`";
+        let target = "expected one of `type`, `directory`, `device`, `fstype` or `mount_options`";
+        // (where, text, line of the error in the text, key, its name, expected)
+        let cases: &[(At, &str, usize, &str, &str, &str)] = &[
+            (Root, "colour = \"red\"", 0, "colour", "colour", root),
+            (
+                Root,
+                "\"log level\" = 1",
+                0,
+                "\"log level\"",
+                "log level",
+                root,
+            ),
+            (Root, "[extra]\nsize = 1", 0, "extra", "extra", root),
+            (
+                Deadlines,
+                "wait = 3",
+                0,
+                "deadlines.wait",
+                "wait",
+                deadlines,
+            ),
+            (
+                Target,
+                "label = \"X\"",
+                0,
+                "target[1].label",
+                "label",
+                target,
+            ),
+            (
+                Target,
+                "[target.options]",
+                0,
+                "target[1].options",
+                "options",
+                target,
+            ),
+            (
+                Root,
+                "target = [\n  { type = \"disk\", device = \"LABEL=X\", size = 1 },\n]",
+                1,
+                "target[0].size",
+                "size",
+                target,
+            ),
+        ];
+        for (at, text, line, key, name, expected) in cases {
+            let needle = format!("unknown field `{name}`; {expected}");
+            assert_fails(*at, text, *line, key, &needle);
+        }
+    }
+
+    #[test]
+    fn fstypes_are_checked_when_the_config_is_parsed() {
+        let supported = "expected \"ext4\", \"xfs\", \"btrfs\", \"vfat\" or \"auto\"";
+        for (fstype, needle) in [
+            ("ext5", supported),
+            ("ntfs", supported),
+            ("ext3", "mounted as ext4"),
+            ("", supported),
+        ] {
+            let text = format!("fstype = \"{fstype}\"");
+            assert_fails(At::Target, &text, 0, "target[1].fstype", needle);
+        }
+        for fstype in ["ext4", "xfs", "btrfs", "vfat", "auto"] {
+            let text = document(At::Target, &format!("fstype = \"{fstype}\""));
+            let config = parse("x.toml", &text).unwrap();
+            let TargetKind::Disk(disk) = &config.targets[1].kind;
+            let want = (fstype != "auto").then_some(fstype);
+            assert_eq!(disk.fstype.as_deref(), want);
+        }
+    }
+
+    #[test]
+    fn errors_read_as_file_line_column_key_and_message() {
+        let target = "[[target]]\ntype = \"disk\"\ndevice = \"LABEL=X\"\n";
+        let cases = [
+            (
+                format!("final_action = 1\n{target}"),
+                "x.toml:1:16: key `final_action`: expected a final action \
+                 (\"reboot\", \"poweroff\" or \"halt\"), found an integer",
+            ),
+            (
+                format!("{target}directory = 7\n"),
+                "x.toml:4:13: key `target[0].directory`: \
+                 expected an absolute path (a string), found an integer",
+            ),
+            (
+                format!("[deadlines]\ndevice_wait = \"30s\"\n{target}"),
+                "x.toml:2:15: key `deadlines.device_wait`: \
+                 expected an integer number of seconds, found a string",
+            ),
+            (
+                format!("modules = \"virtio_blk\"\n{target}"),
+                "x.toml:1:11: key `modules`: \
+                 expected an array of module names (strings), found a string",
+            ),
+            (
+                format!("compression_threads = \"two\"\n{target}"),
+                "x.toml:1:23: key `compression_threads`: expected an integer number of \
+                 threads from 0 (one per CPU) to 256, found a string",
+            ),
+            (
+                "[target]\ntype = \"disk\"\ndevice = \"LABEL=X\"\n".to_owned(),
+                "x.toml:1:1: key `target`: expected an array of tables \
+                 (a [[target]] header per target), found a table",
+            ),
+            (
+                format!("{target}fstype = \"ext5\"\n"),
+                "x.toml:4:10: key `target[0].fstype`: `ext5` is not a filesystem type \
+                 lifeboat supports; expected \"ext4\", \"xfs\", \"btrfs\", \"vfat\" or \"auto\"",
+            ),
+            (
+                "log_level = \n".to_owned(),
+                "x.toml:1:13: invalid string; expected `\"`, `'`",
+            ),
+        ];
+        for (text, want) in cases {
+            let error = parse("x.toml", &text).expect_err(&text);
+            assert_eq!(error.to_string(), want, "{text}");
         }
     }
 }
