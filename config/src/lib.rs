@@ -221,6 +221,11 @@ pub struct Config {
     pub compression_threads: u32,
     /// Modules to load in addition to those the targets need.
     pub modules: Vec<String>,
+    /// After the dump, read up to 1 GiB of the vmcore again to log the plain
+    /// read rate, which tells how close the dump came to the read limit. Off
+    /// by default: it delays every reboot (0.5 s under TCG, longer on big
+    /// machines); tests and benchmarks turn it on.
+    pub measure_read_rate: bool,
     pub deadlines: Deadlines,
     /// Tried in order; never empty.
     pub targets: Vec<Target>,
@@ -357,6 +362,7 @@ impl Config {
             compression_level: DEFAULT_COMPRESSION_LEVEL,
             compression_threads: 0,
             modules: Vec::new(),
+            measure_read_rate: false,
             deadlines: Deadlines::DEFAULT,
             targets: vec![Target {
                 kind: TargetKind::Disk(DiskTarget {
@@ -383,6 +389,7 @@ impl Config {
         line("final_action", &self.final_action.as_str());
         line("compression_level", &self.compression_level);
         line("compression_threads", &self.compression_threads);
+        line("measure_read_rate", &self.measure_read_rate);
         line("deadline.device_wait", &self.deadlines.device_wait_secs);
         line("deadline.total", &self.deadlines.total_secs);
         for module in &self.modules {
@@ -473,6 +480,7 @@ impl Config {
             }
             "compression_level" => self.compression_level = parse_level(value)?,
             "compression_threads" => self.compression_threads = parse_threads(value)?,
+            "measure_read_rate" => self.measure_read_rate = parse_switch(key, value)?,
             "deadline.device_wait" => self.deadlines.device_wait_secs = parse_secs(value)?,
             "deadline.total" => self.deadlines.total_secs = parse_secs(value)?,
             "module" => {
@@ -487,7 +495,7 @@ impl Config {
     /// Applies `lifeboat.<key>=<value>` words of the kernel command line.
     ///
     /// Keys: `log_level`, `final_action`, `compression_level`,
-    /// `compression_threads`,
+    /// `compression_threads`, `measure_read_rate` (`1` or `0`),
     /// `deadline.device_wait`, `deadline.total`, and `target`, whose value is
     /// a device (`UUID=…`, `LABEL=…`, `PARTUUID=…`, `/dev/…`) that replaces the
     /// target list with one disk target in the first target's directory.
@@ -584,6 +592,16 @@ fn parse_threads(value: &str) -> Result<u32, String> {
     }
 }
 
+/// A yes/no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`,
+/// as people write them on a kernel command line.
+fn parse_switch(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{key} `{value}`: expected 1 or 0")),
+    }
+}
+
 fn parse_secs(value: &str) -> Result<u32, String> {
     match value.parse::<u32>() {
         Ok(secs) if secs > 0 => Ok(secs),
@@ -602,6 +620,7 @@ mod tests {
             compression_level: 3,
             compression_threads: 2,
             modules: vec!["virtio_blk".into(), "xfs".into()],
+            measure_read_rate: true,
             deadlines: Deadlines {
                 device_wait_secs: 10,
                 total_secs: 600,
@@ -713,17 +732,20 @@ mod tests {
         let problems = config.apply_cmdline(
             "console=ttyS0 lifeboat.log_level=trace lifeboat.final_action=halt \
              lifeboat.target=LABEL=FIELD lifeboat.compression_level=99 lifeboat.bogus \
-             lifeboat.module=nfs lifeboat.deadline.total=30",
+             lifeboat.module=nfs lifeboat.deadline.total=30 lifeboat.measure_read_rate=0 \
+             lifeboat.measure_read_rate=maybe",
         );
+        assert!(!config.measure_read_rate);
         assert_eq!(config.log_level, LogLevel::Trace);
         assert_eq!(config.final_action, FinalAction::Halt);
         assert_eq!(config.compression_level, 3);
         assert_eq!(config.deadlines.total_secs, 30);
         assert_eq!(config.targets.len(), 1);
         assert_eq!(config.targets[0].to_string(), "disk LABEL=FIELD:/var/crash");
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems[0].contains("compression_level=99"));
         assert!(problems[1].contains("lifeboat.bogus"));
         assert!(problems[2].contains("when the image is built"));
+        assert!(problems[3].contains("measure_read_rate `maybe`: expected 1 or 0"));
     }
 }

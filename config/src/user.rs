@@ -5,6 +5,7 @@
 //! final_action = "reboot"       # reboot, poweroff, halt
 //! compression_level = 1         # zstd level: -10..=-1 (fastest) or 1..=19 (smallest)
 //! compression_threads = 0       # 0: one per online CPU
+//! measure_read_rate = false     # after the dump, log the plain read rate (delays the reboot)
 //! modules = ["virtio_blk"]      # kernel modules the targets need
 //!
 //! [deadlines]
@@ -63,11 +64,12 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The keys of the top-level table, in the order they are checked.
-const ROOT_KEYS: [&str; 7] = [
+const ROOT_KEYS: [&str; 8] = [
     "log_level",
     "final_action",
     "compression_level",
     "compression_threads",
+    "measure_read_rate",
     "modules",
     "deadlines",
     "target",
@@ -91,7 +93,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         let message = error.message().trim_end().replace('\n', "; ");
         source.error(error.span().unwrap_or(0..0), "", message)
     })?;
-    let [log_level, final_action, compression_level, compression_threads, modules, deadlines, target] =
+    let [log_level, final_action, compression_level, compression_threads, measure_read_rate, modules, deadlines, target] =
         source.fields(document.as_table(), "", &ROOT_KEYS)?;
 
     let fallback = Config::fallback();
@@ -152,6 +154,10 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             }
         }
     };
+    let measure_read_rate = match measure_read_rate {
+        None => fallback.measure_read_rate,
+        Some(field) => source.boolean(&field, "a boolean (true or false)")?,
+    };
     let modules = match modules {
         None => Vec::new(),
         Some(field) => source
@@ -188,6 +194,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         compression_level,
         compression_threads,
         modules,
+        measure_read_rate,
         deadlines,
         targets,
     })
@@ -424,6 +431,13 @@ impl Source<'_> {
     fn string<'d>(&self, field: &Field<'d>, expected: &str) -> Result<&'d str, ConfigError> {
         match field.node {
             Node::Value(Value::String(value)) => Ok(value.value()),
+            _ => Err(self.wrong_type(field, expected)),
+        }
+    }
+
+    fn boolean(&self, field: &Field, expected: &str) -> Result<bool, ConfigError> {
+        match field.node {
+            Node::Value(Value::Boolean(value)) => Ok(*value.value()),
             _ => Err(self.wrong_type(field, expected)),
         }
     }
@@ -698,6 +712,7 @@ directory = "/dumps"
         let final_action = "expected a final action (\"reboot\", \"poweroff\" or \"halt\")";
         let level = "expected an integer zstd level (-10..=-1 or 1..=19)";
         let threads = "expected an integer number of threads from 0 (one per CPU) to 256";
+        let switch = "expected a boolean (true or false)";
         let modules = "expected an array of module names (strings)";
         let module = "expected a module name (a string)";
         let deadlines = "expected a table ([deadlines])";
@@ -767,6 +782,22 @@ directory = "/dumps"
                 "compression_threads",
                 threads,
                 "a string",
+            ),
+            (
+                Root,
+                "measure_read_rate = \"yes\"",
+                0,
+                "measure_read_rate",
+                switch,
+                "a string",
+            ),
+            (
+                Root,
+                "measure_read_rate = 1",
+                0,
+                "measure_read_rate",
+                switch,
+                "an integer",
             ),
             (
                 Root,
@@ -1012,7 +1043,7 @@ directory = "/dumps"
     fn unknown_keys_are_named_with_their_path_and_the_known_ones() {
         use At::*;
         let root = "expected one of `log_level`, `final_action`, `compression_level`, \
-                    `compression_threads`, `modules`, `deadlines` or `target`";
+                    `compression_threads`, `measure_read_rate`, `modules`, `deadlines` or `target`";
         let deadlines = "expected one of `device_wait` or `total`";
         let target = "expected one of `type`, `directory`, `device`, `fstype` or `mount_options`";
         // (where, text, line of the error in the text, key, its name, expected)

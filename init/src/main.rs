@@ -88,7 +88,7 @@ fn main() {
         version: VERSION,
         modules: &modules,
         started,
-        measure_read_rate: false,
+        measure_read_rate: config.measure_read_rate,
     };
     let complete = capture::run(&env, &capture, &stage);
     log::info!(

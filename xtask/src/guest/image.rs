@@ -23,8 +23,10 @@ pub const CAPTURE_CMDLINE_BASE: &str = "console=ttyS0 irqpoll reset_devices pani
 /// One disk target, the test disk (`{uuid}`); the bench's reference
 /// vmcores are captured with it too. Only the block driver is named: the
 /// filesystem's modules come from the target's type, as a user relies on.
+/// The read rate (off by default) is logged, for the bench's figures.
 pub const DISK_CONFIG: &str = r#"
 final_action = "reboot"
+measure_read_rate = true
 modules = ["virtio_pci", "virtio_blk"]
 [deadlines]
 device_wait = 30
