@@ -196,7 +196,10 @@ mod tests {
     fn installed_targets_are_matched_by_whole_line() {
         let cases = [
             ("x86_64-unknown-linux-gnu\n", false),
-            ("x86_64-unknown-linux-gnu\nx86_64-unknown-linux-musl\n", true),
+            (
+                "x86_64-unknown-linux-gnu\nx86_64-unknown-linux-musl\n",
+                true,
+            ),
             ("x86_64-unknown-linux-musl", true),
             ("x86_64-unknown-linux-muslx32\n", false),
             ("", false),
