@@ -18,7 +18,7 @@
 //! `--quick` measures only the 2 GiB vmcore, once. The bench is not part of
 //! CI: it takes several minutes, and its figures depend on the machine.
 
-mod makedumpfile;
+pub(crate) mod makedumpfile;
 mod measure;
 mod reference;
 mod report;

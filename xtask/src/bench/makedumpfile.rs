@@ -53,8 +53,7 @@ pub fn find(bench_dir: &Path) -> Result<(Makedumpfile, Option<String>)> {
     if installed.zstd {
         return Ok((installed, None));
     }
-    let dir = bench_dir.join(format!("makedumpfile-{SUITE}"));
-    match fetch(&dir).and_then(|program| probe(&program)) {
+    match fetch(&suite_dir(bench_dir)).and_then(|program| probe(&program)) {
         Ok(fetched) if fetched.zstd => {
             let note = format!(
                 "the installed makedumpfile {} is built without zstd; all makedumpfile runs use \
@@ -84,6 +83,41 @@ pub fn find(bench_dir: &Path) -> Result<(Makedumpfile, Option<String>)> {
     }
 }
 
+/// The suite's makedumpfile if it was fetched under `bench_dir` (by the
+/// bench or `cargo xtask makedumpfile`), without fetching it.
+pub fn fetched(bench_dir: &Path) -> Option<PathBuf> {
+    Some(unpacked_program(&suite_dir(bench_dir))).filter(|program| program.is_file())
+}
+
+/// The version `makedumpfile -v` of `program` prints, e.g. `1.7.2`.
+pub fn version_of(program: &Path) -> Result<String> {
+    let text = help_text(Command::new(program).arg("-v"))?;
+    parse_version(&text).with_context(|| format!("`{} -v` prints no version", program.display()))
+}
+
+/// Whether makedumpfile `version` prints the printk caller column in
+/// `--dump-dmesg`: 1.7.5 and later do, as `lifeboat dmesg` does by
+/// default; earlier ones print what `lifeboat dmesg --no-caller` does.
+pub fn prints_caller_column(version: &str) -> bool {
+    // Development versions are `1.7.5++`: each part's leading digits count.
+    let numbers: Vec<u32> = version
+        .split('.')
+        .map(|part| {
+            let digits = part.len() - part.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            part[..digits].parse().unwrap_or(0)
+        })
+        .collect();
+    numbers.as_slice() >= [1, 7, 5].as_slice()
+}
+
+fn suite_dir(bench_dir: &Path) -> PathBuf {
+    bench_dir.join(format!("makedumpfile-{SUITE}"))
+}
+
+fn unpacked_program(dir: &Path) -> PathBuf {
+    dir.join("root/usr/bin/makedumpfile")
+}
+
 /// What `program` is and whether it has zstd (its `--help` and `-v` exit
 /// non-zero; their text is what counts).
 fn probe(program: &Path) -> Result<Makedumpfile> {
@@ -99,7 +133,7 @@ fn probe(program: &Path) -> Result<Makedumpfile> {
 /// Downloads and unpacks the suite's makedumpfile under `dir`, once, and
 /// returns its path.
 fn fetch(dir: &Path) -> Result<PathBuf> {
-    let program = dir.join("root/usr/bin/makedumpfile");
+    let program = unpacked_program(dir);
     if program.is_file() {
         return Ok(program);
     }
@@ -461,6 +495,26 @@ mod tests {
         );
         assert!(has_zstd(&with_zstd));
         assert!(!has_zstd("Usage: makedumpfile\n"));
+    }
+
+    #[test]
+    fn the_caller_column_comes_with_1_7_5() {
+        let cases = [
+            ("1.7.2", false),
+            ("1.7.4", false),
+            ("1.7.5", true),
+            ("1.7.6", true),
+            ("1.7.10", true),
+            ("1.7.5++", true),
+            ("1.7.4++", false),
+            ("1.8", true),
+            ("2.0.0", true),
+            ("1.6.9", false),
+            ("(unknown version)", false),
+        ];
+        for (version, expected) in cases {
+            assert_eq!(prints_caller_column(version), expected, "{version}");
+        }
     }
 
     #[test]
