@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use dumper::elf::ReadAt;
-use dumper::printk::{read_log, write_dmesg};
+use dumper::printk::{read_log, write_dmesg, write_dmesg_with_caller_ids, Record};
 use dumper::vmcore::Vmcore;
 
 use crate::input::{self, expected_size, human, Input};
@@ -19,7 +19,13 @@ use crate::{Exit, EXIT_STATUS};
 /// the record buffer of 3.5 to 5.9) out of DUMP, a lifeboat dump, or out
 /// of an ELF vmcore such as /proc/vmcore, following the layout VMCOREINFO
 /// describes: no debug symbols are needed. The output is byte for byte
-/// what `makedumpfile --dump-dmesg` writes.
+/// what `makedumpfile --dump-dmesg` 1.7.5 and later write (Debian 13's
+/// 1.7.6): after each timestamp, the caller column of the task (`T<pid>`)
+/// or, outside task context, the CPU (`C<cpu>`) that logged the line, as
+/// in `[    0.000000] [      T0] Linux version ...`. With --no-caller it
+/// is what makedumpfile 1.7.4 and earlier write (Debian 12's 1.7.2): the
+/// same lines without that column. Kernels older than 5.10 built without
+/// CONFIG_PRINTK_CALLER record no caller, and both forms are the same.
 ///
 /// A dump is read in place: only the frames holding the log are
 /// decompressed. A dump cut short still gives the log when the frames
@@ -34,6 +40,10 @@ pub struct Args {
     /// Write the log to FILE (mode 0600) instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Leave out the caller column (`[    T123] `, `[      C0] `), as
+    /// makedumpfile 1.7.4 and earlier do (Debian 12's 1.7.2).
+    #[arg(long)]
+    no_caller: bool,
 }
 
 pub fn run(args: Args) -> Result<Exit> {
@@ -42,7 +52,7 @@ pub fn run(args: Args) -> Result<Exit> {
         Input::Vmcore(file) => {
             let core = Vmcore::open(file)
                 .with_context(|| format!("cannot read the vmcore {}", path.display()))?;
-            print_log(&core, args.output.as_deref())?;
+            print_log(&core, &args)?;
         }
         Input::Dump(dump) => {
             let intact = dump.decompressed_size();
@@ -56,7 +66,7 @@ pub fn run(args: Args) -> Result<Exit> {
                     human(expected)
                 )
             });
-            let result = print_log(&core, args.output.as_deref());
+            let result = print_log(&core, &args);
             match (result, short) {
                 (Ok(()), None) => {}
                 (Ok(()), Some(short)) => eprintln!("lifeboat: note: {short}"),
@@ -68,26 +78,32 @@ pub fn run(args: Args) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn print_log<R: ReadAt>(core: &Vmcore<R>, output: Option<&Path>) -> Result<()> {
+fn print_log<R: ReadAt>(core: &Vmcore<R>, args: &Args) -> Result<()> {
     let records = read_log(core).context("cannot read the kernel log")?;
-    match output {
-        None => {
-            let stdout = io::stdout();
-            let mut out = BufWriter::new(stdout.lock());
-            match write_dmesg(&records, &mut out).and_then(|()| out.flush()) {
-                // A reader that went away (`lifeboat dmesg DUMP | head`)
-                // has what it wanted.
-                Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                result => result.context("cannot write the log to standard output"),
-            }
-        }
+    let write = |out: &mut dyn Write| -> io::Result<()> {
+        let mut out = BufWriter::new(out);
+        write_records(&records, args.no_caller, &mut out)?;
+        out.flush()
+    };
+    match &args.output {
+        None => match write(&mut io::stdout().lock()) {
+            // A reader that went away (`lifeboat dmesg DUMP | head`) has
+            // what it wanted.
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            result => result.context("cannot write the log to standard output"),
+        },
         Some(path) => {
-            let file = create_private(path)?;
-            let mut out = BufWriter::new(file);
-            write_dmesg(&records, &mut out)
-                .and_then(|()| out.flush())
-                .with_context(|| format!("cannot write {}", path.display()))
+            let mut file = create_private(path)?;
+            write(&mut file).with_context(|| format!("cannot write {}", path.display()))
         }
+    }
+}
+
+fn write_records(records: &[Record], no_caller: bool, out: &mut impl Write) -> io::Result<()> {
+    if no_caller {
+        write_dmesg(records, out)
+    } else {
+        write_dmesg_with_caller_ids(records, out)
     }
 }
 

@@ -498,6 +498,63 @@ fn usage_errors_and_other_files() {
     assert!(text(&output.stderr).contains("cannot read the kernel log"));
 }
 
+/// `lifeboat dmesg` of a vmcore and of its dump prints what makedumpfile
+/// 1.7.6 prints, and with --no-caller what makedumpfile 1.7.2 prints.
+/// Their outputs on synthetic cores are committed in the dumper crate
+/// (`src/testdata/makedumpfile-<version>/`); the cores here are its printk
+/// fuzz seeds, which hold the same rings without the page tables that
+/// makedumpfile needs and the log does not.
+#[test]
+fn dmesg_prints_as_makedumpfile_does() {
+    let dumper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dumper");
+    let cases = [
+        ("synthetic-lockless", "lockless"),
+        ("synthetic-shuffled", "lockless-shuffled"),
+        ("synthetic-eviction", "lockless-eviction"),
+        ("synthetic-legacy", "legacy"),
+        ("synthetic-legacy-caller", "legacy-caller"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (seed, reference) in cases {
+        let vmcore = dumper.join("fuzz/corpus/printk").join(seed);
+        let dump = dir.path().join(format!("{seed}.zst"));
+        expect_status(&lifeboat(&[&"save", &vmcore, &dump]), 0, "save");
+        for input in [&vmcore, &dump] {
+            for (flags, version) in [(&[][..], "1.7.6"), (&["--no-caller"][..], "1.7.2")] {
+                let path = dumper.join(format!(
+                    "src/testdata/makedumpfile-{version}/{reference}.txt"
+                ));
+                let expected = fs::read(&path).unwrap();
+                let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"dmesg"];
+                args.extend(flags.iter().map(|flag| flag as &dyn AsRef<std::ffi::OsStr>));
+                args.push(input);
+                let output = lifeboat(&args);
+                expect_status(&output, 0, "dmesg");
+                assert_eq!(
+                    text(&output.stdout),
+                    text(&expected),
+                    "lifeboat dmesg {flags:?} {} against {}",
+                    input.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    // -o writes the same bytes, to a file only its owner reads.
+    let vmcore = dumper.join("fuzz/corpus/printk/synthetic-lockless");
+    let out = dir.path().join("dmesg");
+    let output = lifeboat(&[&"dmesg", &"--no-caller", &vmcore, &"-o", &out]);
+    expect_status(&output, 0, "dmesg -o");
+    assert_eq!(
+        fs::read(&out).unwrap(),
+        fs::read(dumper.join("src/testdata/makedumpfile-1.7.2/lockless.txt")).unwrap()
+    );
+    assert_eq!(
+        fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
 /// `readelf -l` accepts the core and lists `loads` PT_LOADs.
 fn check_with_readelf(path: &Path, loads: usize) {
     if !tool_available("readelf") {

@@ -1,5 +1,6 @@
 //! The crashed kernel's log, read from its memory in a vmcore and written
-//! out as `makedumpfile --dump-dmesg` does.
+//! out as `makedumpfile --dump-dmesg` does, in the form of makedumpfile
+//! 1.7.5 and later (a caller column) or of 1.7.4 and earlier (none).
 //!
 //! Two formats are read, chosen by what VMCOREINFO describes, in the order
 //! makedumpfile tries them:
@@ -131,24 +132,29 @@ pub fn read_log<R: ReadAt>(core: &Vmcore<R>) -> Result<Vec<Record>, PrintkError>
     Err(PrintkError::NoLogBuffer)
 }
 
-/// Writes the records as `makedumpfile --dump-dmesg` 1.7.2 (Debian 12)
-/// does: `[%5lld.%06ld] ` and the text, each newline in it followed by
-/// spaces as wide as that prefix, bytes other than printable ASCII and
-/// whitespace as `\xNN`, and a newline after each record.
+/// Writes the records as `makedumpfile --dump-dmesg` 1.7.4 and earlier
+/// (Debian 12's 1.7.2) does: `[%5lld.%06ld] ` and the text, each newline
+/// in it followed by spaces as wide as that prefix, bytes other than
+/// printable ASCII and whitespace as `\xNN`, and a newline after each
+/// record.
 pub fn write_dmesg(records: &[Record], out: &mut impl Write) -> io::Result<()> {
     write_records(records, false, out)
 }
 
-/// As [`write_dmesg`], plus the caller column that makedumpfile prints
-/// since its PRINTK_CALLER change (2024, after 1.7.4) whenever VMCOREINFO
-/// has the caller_id offset: `[%*s] ` of `T<pid>` or `C<cpu>` after the
-/// timestamp. The width, 8, is crash's PID_CHARS_DEFAULT from the same
-/// change, assumed to be makedumpfile's too: no such makedumpfile was at
-/// hand to compare against.
+/// Writes the records as `makedumpfile --dump-dmesg` 1.7.5 and later
+/// (Debian 13's 1.7.6) does: as [`write_dmesg`], plus a caller column
+/// after the timestamp, `[%*s] ` of `T<pid>` or `C<cpu>` (bit 31 of the
+/// caller id set) right-aligned in 8 characters and never cut, whenever
+/// VMCOREINFO has the caller_id offset, that is when the records have a
+/// caller id; the continuation lines of a record are indented past it.
+/// Linux 5.10 and later always export that offset, so every line of
+/// their log has the column. Checked byte for byte against makedumpfile
+/// 1.7.6 (the references under `testdata/makedumpfile-1.7.6/`).
 pub fn write_dmesg_with_caller_ids(records: &[Record], out: &mut impl Write) -> io::Result<()> {
     write_records(records, true, out)
 }
 
+/// The caller column's width, makedumpfile's PID_CHARS_DEFAULT.
 const CALLER_WIDTH: usize = 8;
 
 fn write_records(records: &[Record], caller_ids: bool, out: &mut impl Write) -> io::Result<()> {
@@ -1397,6 +1403,59 @@ mod tests {
         );
     }
 
+    /// Caller ids at the edges of the column: the boot CPU's task T0, the
+    /// largest pid (PID_MAX_LIMIT), CPU ids, and ids wider than the column,
+    /// which push the text right rather than being cut.
+    fn callers_core() -> Vec<u8> {
+        let callers: [u32; 8] = [
+            0,
+            0x8000_0000,
+            4_194_304,
+            0x8000_0000 | 1023,
+            12_345_678,
+            123_456_789,
+            0x7fff_ffff,
+            0xffff_ffff,
+        ];
+        let messages: Vec<Msg> = callers
+            .iter()
+            .enumerate()
+            .map(|(i, &caller)| {
+                Msg::new(
+                    i as u64 * 1_000_000,
+                    format!("caller {caller:#x}\nnext").as_bytes(),
+                )
+                .caller(caller)
+            })
+            .collect();
+        let (ring, _) = ring_of(&messages, 4, 10);
+        ring_core(&ring, &PrbLayout::linux_6_1())
+    }
+
+    #[test]
+    fn caller_column_edges() {
+        let mut out = Vec::new();
+        write_dmesg_with_caller_ids(&records(&callers_core()).unwrap(), &mut out).unwrap();
+        let lines = [
+            "[    0.000000] [      T0] caller 0x0",
+            "[    0.001000] [      C0] caller 0x80000000",
+            "[    0.002000] [T4194304] caller 0x400000",
+            "[    0.003000] [   C1023] caller 0x800003ff",
+            "[    0.004000] [T12345678] caller 0xbc614e",
+            "[    0.005000] [T123456789] caller 0x75bcd15",
+            "[    0.006000] [T2147483647] caller 0x7fffffff",
+            "[    0.007000] [C2147483647] caller 0xffffffff",
+        ];
+        let expected: Vec<String> = lines
+            .iter()
+            .flat_map(|line| {
+                let indent = " ".repeat(line.find("] c").unwrap() + 2);
+                [format!("{line}\n"), format!("{indent}next\n")]
+            })
+            .collect();
+        assert_eq!(String::from_utf8(out).unwrap(), expected.concat());
+    }
+
     #[test]
     fn panic_message_table() {
         let r = |text: &[u8]| record(0, text, None);
@@ -1491,55 +1550,170 @@ mod tests {
         }
     }
 
-    /// Runs the installed makedumpfile on every synthetic core it should
-    /// agree on and compares its output with write_dmesg's, byte for byte.
-    /// Without makedumpfile there is nothing to compare against.
-    #[test]
-    fn makedumpfile_agrees() {
+    /// The synthetic cores held against makedumpfile: every case it should
+    /// agree on, named as their reference outputs under `testdata/`.
+    fn reference_cores() -> Vec<(&'static str, Vec<u8>)> {
         let (ring, _) = standard_ring();
-        let cores: Vec<(&str, Vec<u8>)> = vec![
+        vec![
             ("lockless", ring_core(&ring, &PrbLayout::linux_6_1())),
             (
-                "lockless, shuffled layout",
+                "lockless-shuffled",
                 ring_core(&ring, &PrbLayout::shuffled()),
             ),
-            ("lockless, states", states_core()),
-            ("lockless, eviction", eviction_core()),
-            ("lockless, corrupt positions", corrupt_lpos_core()),
-            ("lockless, tail 20 behind", tail_behind_core(20)),
+            ("lockless-states", states_core()),
+            ("lockless-eviction", eviction_core()),
+            ("lockless-corrupt-positions", corrupt_lpos_core()),
+            ("lockless-tail-20-behind", tail_behind_core(20)),
+            ("lockless-callers", callers_core()),
             ("legacy", standard_legacy(PrintkLogLayout::linux_4_19())),
             (
-                "legacy, caller ids",
+                "legacy-caller",
                 standard_legacy(PrintkLogLayout::linux_5_4_caller()),
             ),
-            ("legacy, cycle", legacy_cycle_core()),
-            ("legacy, out of range", legacy_out_of_range_core()),
+            ("legacy-cycle", legacy_cycle_core()),
+            ("legacy-out-of-range", legacy_out_of_range_core()),
+        ]
+    }
+
+    /// What makedumpfile `version` writes for `core`: since 1.7.5 a caller
+    /// column, before that none.
+    fn dmesg_as(version: &str, core: &[u8]) -> Vec<u8> {
+        let numbers: Vec<u32> = version
+            .split('.')
+            .map(|part| part.parse().unwrap_or(0))
+            .collect();
+        let records = records(core).unwrap();
+        let mut out = Vec::new();
+        if numbers.as_slice() >= [1, 7, 5].as_slice() {
+            write_dmesg_with_caller_ids(&records, &mut out).unwrap();
+        } else {
+            write_dmesg(&records, &mut out).unwrap();
+        }
+        out
+    }
+
+    /// The makedumpfiles at hand, with their versions: the installed one,
+    /// and Debian trixie's 1.7.6 where `cargo xtask makedumpfile` (or the
+    /// bench) unpacks it under the target directory.
+    fn makedumpfiles() -> Vec<(std::path::PathBuf, String)> {
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(dir),
+            None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        };
+        let candidates = [
+            std::path::PathBuf::from("makedumpfile"),
+            target.join("bench/makedumpfile-trixie/root/usr/bin/makedumpfile"),
         ];
-        let dir = tempfile::tempdir().unwrap();
-        for (i, (name, core)) in cores.iter().enumerate() {
-            let vmcore = dir.path().join(format!("vmcore{i}"));
-            let out = dir.path().join(format!("dmesg{i}"));
-            std::fs::write(&vmcore, core).unwrap();
-            let run = std::process::Command::new("makedumpfile")
-                .arg("--dump-dmesg")
-                .arg(&vmcore)
-                .arg(&out)
-                .output();
-            match run {
+        let mut found = Vec::new();
+        for program in candidates {
+            // `-v` prints `makedumpfile: version 1.7.6 (released on ...)`.
+            let output = match std::process::Command::new(&program).arg("-v").output() {
+                Ok(output) => output,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    eprintln!("makedumpfile is not installed: nothing to compare against");
-                    return;
+                    eprintln!("{} is not there: not comparing with it", program.display());
+                    continue;
                 }
-                Err(e) => panic!("cannot run makedumpfile: {e}"),
+                Err(e) => panic!("cannot run {}: {e}", program.display()),
+            };
+            let text = String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr);
+            let version = text
+                .split("version ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_else(|| panic!("{}: no version in {text:?}", program.display()));
+            found.push((program, version.to_string()));
+        }
+        found
+    }
+
+    /// Runs makedumpfile --dump-dmesg on each core, in `dir`.
+    fn run_makedumpfile(
+        program: &std::path::Path,
+        cores: &[(&str, Vec<u8>)],
+        dir: &std::path::Path,
+    ) -> Vec<Vec<u8>> {
+        cores
+            .iter()
+            .map(|(name, core)| {
+                let vmcore = dir.join(format!("{name}.vmcore"));
+                let out = dir.join(format!("{name}.dmesg"));
+                std::fs::write(&vmcore, core).unwrap();
+                let _ = std::fs::remove_file(&out);
                 // It fails on a corrupt log_buf but leaves what it wrote.
-                Ok(_) => {}
+                std::process::Command::new(program)
+                    .arg("--dump-dmesg")
+                    .arg(&vmcore)
+                    .arg(&out)
+                    .output()
+                    .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+                std::fs::read(&out).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Runs every makedumpfile at hand on every synthetic core it should
+    /// agree on and compares its output with what the writer for its
+    /// version writes, byte for byte.
+    #[test]
+    fn makedumpfile_agrees() {
+        let cores = reference_cores();
+        let dir = tempfile::tempdir().unwrap();
+        for (program, version) in makedumpfiles() {
+            let theirs = run_makedumpfile(&program, &cores, dir.path());
+            for ((name, core), theirs) in cores.iter().zip(theirs) {
+                assert_eq!(
+                    String::from_utf8_lossy(&theirs),
+                    String::from_utf8_lossy(&dmesg_as(&version, core)),
+                    "{name}: makedumpfile {version} ({}) disagrees",
+                    program.display()
+                );
             }
-            let theirs = std::fs::read(&out).unwrap_or_default();
-            assert_eq!(
-                String::from_utf8_lossy(&theirs),
-                dmesg(core),
-                "{name}: makedumpfile disagrees"
-            );
+        }
+    }
+
+    /// The output of makedumpfile 1.7.2 (Debian 12's, without the caller
+    /// column) and 1.7.6 (Debian trixie's, with it) on each synthetic core,
+    /// committed under `testdata/makedumpfile-<version>/<core>.txt`, so that
+    /// both formats are checked where neither makedumpfile is installed.
+    /// They are makedumpfile's output, never the writer's: they were made,
+    /// and are remade, by
+    /// `UPDATE_MAKEDUMPFILE_REFERENCES=1 cargo test -p dumper makedumpfile`
+    /// with the makedumpfile of each version at hand (the installed 1.7.2,
+    /// and the 1.7.6 that `cargo xtask makedumpfile` fetches).
+    #[test]
+    fn makedumpfile_references_agree() {
+        const VERSIONS: [&str; 2] = ["1.7.2", "1.7.6"];
+        let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testdata");
+        let cores = reference_cores();
+        if std::env::var_os("UPDATE_MAKEDUMPFILE_REFERENCES").is_some() {
+            let dir = tempfile::tempdir().unwrap();
+            for (program, version) in makedumpfiles() {
+                if !VERSIONS.contains(&version.as_str()) {
+                    continue;
+                }
+                let references = testdata.join(format!("makedumpfile-{version}"));
+                std::fs::create_dir_all(&references).unwrap();
+                let theirs = run_makedumpfile(&program, &cores, dir.path());
+                for ((name, _), theirs) in cores.iter().zip(theirs) {
+                    std::fs::write(references.join(format!("{name}.txt")), theirs).unwrap();
+                }
+            }
+        }
+        for version in VERSIONS {
+            for (name, core) in &cores {
+                let path = testdata.join(format!("makedumpfile-{version}/{name}.txt"));
+                let reference = std::fs::read(&path)
+                    .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+                assert_eq!(
+                    String::from_utf8_lossy(&dmesg_as(version, core)),
+                    String::from_utf8_lossy(&reference),
+                    "{name}: the writer for makedumpfile {version} disagrees with {}",
+                    path.display()
+                );
+            }
         }
     }
 }

@@ -18,7 +18,7 @@
 //! `--quick` measures only the 2 GiB vmcore, once. The bench is not part of
 //! CI: it takes several minutes, and its figures depend on the machine.
 
-mod makedumpfile;
+pub(crate) mod makedumpfile;
 mod measure;
 mod reference;
 mod report;
@@ -31,7 +31,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::deps;
 use crate::dist;
 use crate::guest::kernel::{self, Flavour};
-use crate::util::target_dir;
+use crate::util::{self, target_dir};
 
 /// Rounds when `--runs` is not given.
 const DEFAULT_RUNS: usize = 3;
@@ -40,6 +40,31 @@ const DEFAULT_RUNS: usize = 3;
 struct Options {
     quick: bool,
     runs: usize,
+}
+
+/// `cargo xtask makedumpfile`: the makedumpfile the bench compares with,
+/// fetched under `target/bench/` when the installed one has no zstd (see
+/// `makedumpfile.rs`). It is also the one whose `--dump-dmesg` prints the
+/// caller column that `lifeboat dmesg` matches by default, and the printk
+/// tests of the dumper crate run it when it is there. Its path goes to
+/// standard output, a note about the choice to standard error.
+pub fn makedumpfile(args: &[String]) -> Result<()> {
+    util::no_arguments("makedumpfile", args)?;
+    let (found, note) = makedumpfile::find(&target_dir().join("bench"))?;
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    eprintln!(
+        "makedumpfile {} {}",
+        found.version,
+        if found.zstd {
+            "with zstd"
+        } else {
+            "without zstd"
+        }
+    );
+    println!("{}", found.program.display());
+    Ok(())
 }
 
 fn parse_options(args: &[String]) -> Result<Options> {

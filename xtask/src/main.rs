@@ -26,6 +26,10 @@ commands:
   bench [--quick] [--runs N]
                             compare lifeboat save with makedumpfile and zstd on
                             reference vmcores made under QEMU (slow; not in ci)
+  makedumpfile              print the path of a makedumpfile built with zstd (which also
+                            prints the printk caller column), fetching Debian trixie's
+                            into target/bench through the machine's apt sources when
+                            the installed one lacks zstd
   deps                      install the Debian packages the builds and tests need
   fuzz [--list] [--secs N] [TARGET...]
                             run the fuzz targets (default: all, 600 s each)
@@ -52,6 +56,7 @@ fn run() -> anyhow::Result<()> {
         }
         Some("qemu-test") => qemu_test::run(&rest),
         Some("bench") => bench::run(&rest),
+        Some("makedumpfile") => bench::makedumpfile(&rest),
         Some("deps") => {
             util::no_arguments("deps", &rest)?;
             deps::run()

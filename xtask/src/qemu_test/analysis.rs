@@ -4,7 +4,7 @@
 //! on the dump as saved and on a copy of it cut short.
 //!
 //! Every command runs under a deadline. What is worth reading after a run
-//! stays in the scenario directory (`crash.txt`, `lifeboat-dmesg.txt`);
+//! stays in the scenario directory (`crash.txt`, `lifeboat-dmesg*.txt`);
 //! large outputs (decompressed copies) are deleted once compared.
 
 use std::fs::{self, File};
@@ -20,6 +20,7 @@ use anyhow::{bail, Context as _, Result};
 use dumper::record::Record;
 
 use super::checks::{Report, SYSRQ_LINE};
+use crate::bench::makedumpfile;
 use crate::util;
 
 /// crash opens a 2 GB vmcore and answers in ~8 s on an idle 2-core machine.
@@ -54,7 +55,7 @@ pub struct Context<'a> {
     pub record: &'a Record,
     /// The VMCOREINFO note of the vmcore, when it could be read.
     pub vmcoreinfo: Option<&'a str>,
-    /// `makedumpfile --dump-dmesg` of the vmcore.
+    /// The installed makedumpfile's `--dump-dmesg` of the vmcore.
     pub reference_dmesg: &'a Path,
     pub lifeboat: &'a Path,
     pub vmlinux: &'a Path,
@@ -232,22 +233,106 @@ fn crash_verdict(finished: &Finished, text: &str) -> Result<String> {
 }
 
 /// `lifeboat dmesg` of the compressed dump must print exactly what
-/// makedumpfile extracts from the decompressed one.
+/// makedumpfile extracts from the decompressed one: the installed
+/// makedumpfile (Debian 12's 1.7.2, without the caller column, held
+/// against `lifeboat dmesg --no-caller`), and Debian trixie's 1.7.6 (with
+/// it, held against the default) when it was fetched.
 fn check_cli_dmesg(context: &Context) -> Result<String> {
+    let installed = installed_reference(context)?;
+    let fetched = fetched_reference(context, &installed.version)?;
+    // Both forms have the same lines, the caller column aside.
+    let lines = installed.text.iter().filter(|&&byte| byte == b'\n').count();
+    let mut compared = Vec::new();
+    for reference in std::iter::once(installed).chain(fetched) {
+        let finished = lifeboat_dmesg(context, &reference, context.dump)?;
+        let name = if reference.caller_column {
+            "lifeboat-dmesg.txt"
+        } else {
+            "lifeboat-dmesg-no-caller.txt"
+        };
+        fs::write(context.dir.join(name), &finished.stdout)?;
+        compare_logs(&finished.stdout, &reference.text)
+            .with_context(|| format!("against makedumpfile {}", reference.version))?;
+        compared.push(format!(
+            "makedumpfile {}'s ({}{} bytes, {:.1} s)",
+            reference.version,
+            if reference.caller_column {
+                ""
+            } else {
+                "--no-caller, "
+            },
+            reference.text.len(),
+            finished.elapsed.as_secs_f64()
+        ));
+    }
+    Ok(format!(
+        "{lines} lines, identical to {}",
+        compared.join(" and to ")
+    ))
+}
+
+/// A makedumpfile's `--dump-dmesg` of the vmcore, which `lifeboat dmesg`
+/// must reproduce.
+struct DmesgReference {
+    version: String,
+    /// Whether it prints the caller column (1.7.5 and later); `lifeboat
+    /// dmesg` is then run without `--no-caller`.
+    caller_column: bool,
+    text: Vec<u8>,
+}
+
+/// The installed makedumpfile's log of the vmcore, which checks.rs wrote.
+fn installed_reference(context: &Context) -> Result<DmesgReference> {
+    let version = makedumpfile::version_of(Path::new("makedumpfile"))?;
+    let text = fs::read(context.reference_dmesg)
+        .with_context(|| format!("cannot read {}", context.reference_dmesg.display()))?;
+    Ok(DmesgReference {
+        caller_column: makedumpfile::prints_caller_column(&version),
+        version,
+        text,
+    })
+}
+
+/// The log of the vmcore by the makedumpfile that the bench or `cargo
+/// xtask makedumpfile` fetched (Debian trixie's), when it is there and not
+/// the installed version; it is not fetched here, which would need the
+/// network.
+fn fetched_reference(context: &Context, installed: &str) -> Result<Option<DmesgReference>> {
+    let Some(program) = makedumpfile::fetched(&util::target_dir().join("bench")) else {
+        return Ok(None);
+    };
+    let version = makedumpfile::version_of(&program)?;
+    if version == installed {
+        return Ok(None);
+    }
+    let out = context
+        .dir
+        .join(format!("makedumpfile-{version}-dmesg.txt"));
+    remove_if_there(&out)?;
+    util::output(
+        Command::new(&program)
+            .arg("--dump-dmesg")
+            .arg(context.vmcore)
+            .arg(&out),
+    )?;
+    let text = fs::read(&out).with_context(|| format!("cannot read {}", out.display()))?;
+    Ok(Some(DmesgReference {
+        caller_column: makedumpfile::prints_caller_column(&version),
+        version,
+        text,
+    }))
+}
+
+/// `lifeboat dmesg` of `input` in the form `reference` prints, to its end.
+fn lifeboat_dmesg(context: &Context, reference: &DmesgReference, input: &Path) -> Result<Finished> {
     let mut command = lifeboat(context, "dmesg")?;
-    command.arg(context.dump);
+    if !reference.caller_column {
+        command.arg("--no-caller");
+    }
+    command.arg(input);
     let finished = run_until(&mut command, CLI_DEADLINE)?;
     finished.expect_status(0)?;
-    fs::write(context.dir.join("lifeboat-dmesg.txt"), &finished.stdout)?;
-    let reference = fs::read(context.reference_dmesg)
-        .with_context(|| format!("cannot read {}", context.reference_dmesg.display()))?;
-    compare_logs(&finished.stdout, &reference)?;
-    Ok(format!(
-        "{} lines, {} bytes, identical to makedumpfile --dump-dmesg ({:.1} s)",
-        reference.iter().filter(|&&byte| byte == b'\n').count(),
-        reference.len(),
-        finished.elapsed.as_secs_f64()
-    ))
+    Ok(finished)
 }
 
 /// Byte for byte; when they differ, the first line that does.
@@ -498,16 +583,19 @@ fn check_recovered(context: &Context, cut: &Cut, recovered: &Path) -> Result<Str
             ", bytes {headers_end}..{intact_bytes} (all after the program headers) identical to zstd -d"
         );
     }
-    let mut dmesg = lifeboat(context, "dmesg")?;
-    dmesg.arg(recovered);
-    let finished = run_until(&mut dmesg, CLI_DEADLINE)?;
-    finished.expect_status(0)?;
-    let reference = fs::read(context.reference_dmesg)
-        .with_context(|| format!("cannot read {}", context.reference_dmesg.display()))?;
-    compare_logs(&finished.stdout, &reference).context("lifeboat dmesg of the recovered dump")?;
+    let reference = installed_reference(context)?;
+    let finished = lifeboat_dmesg(context, &reference, recovered)?;
+    compare_logs(&finished.stdout, &reference.text)
+        .context("lifeboat dmesg of the recovered dump")?;
     Ok(format!(
-        "exit 0, {size} bytes, readelf: {n_loads} PT_LOADs{prefix}; its log (lifeboat dmesg) \
-         identical to makedumpfile's of the whole dump"
+        "exit 0, {size} bytes, readelf: {n_loads} PT_LOADs{prefix}; its log (lifeboat dmesg{}) \
+         identical to makedumpfile {}'s of the whole dump",
+        if reference.caller_column {
+            ""
+        } else {
+            " --no-caller"
+        },
+        reference.version
     ))
 }
 

@@ -572,7 +572,9 @@ fn check_planted(vmcore: &Path, loads: &[Load], planted: &Planted) -> Result<()>
 
 /// makedumpfile must read the kernel log from our dump, it must show the
 /// crash, and lifeboat's own `dmesg.<stamp>` must say exactly the same.
-/// Returns the number of records.
+/// PID 1 writes that file without the caller column, as the installed
+/// makedumpfile (Debian 12's 1.7.2) prints it; `lifeboat dmesg` is held
+/// against both forms in analysis.rs. Returns the number of records.
 /// makedumpfile's log is left in `reference`.
 fn check_dmesg(reference: &Path, vmcore: &Path, ours: &Path) -> Result<usize> {
     if reference.exists() {
