@@ -90,7 +90,9 @@ impl CrashInfo {
                 info.panic_message = dumper::printk::panic_message(&records);
                 let mut text = Vec::new();
                 // Writing to a Vec cannot fail.
-                let _ = dumper::printk::write_dmesg(&records, &mut text);
+                // As current makedumpfile prints it (with the caller
+                // column), which is also `lifeboat dmesg`'s default.
+                let _ = dumper::printk::write_dmesg_with_caller_ids(&records, &mut text);
                 info.dmesg_records = Some(records.len());
                 info.dmesg = Some(text);
             }

@@ -24,6 +24,7 @@ use anyhow::{bail, Context as _, Result};
 use crashme::Planted;
 
 use self::scenarios::{Scenario, SCENARIOS};
+use crate::bench::makedumpfile;
 use crate::deps;
 use crate::dist::{self, Dist};
 use crate::guest::image::{build_capture_image, production_archive, write_archive};
@@ -88,6 +89,10 @@ pub fn run(args: &[String]) -> Result<()> {
         kernels.insert(flavour.name(), (kernel, vmlinux));
     }
     let dist = dist::build()?;
+    // The current makedumpfile reads the logs as lifeboat now writes them
+    // (with the printk caller column); Debian 12's is older.
+    let current_makedumpfile = makedumpfile::fetch_current(&target_dir().join("bench"))?;
+    println!("current makedumpfile: {}", current_makedumpfile.display());
 
     let mut results = Vec::new();
     for scenario in selected {
@@ -95,7 +100,14 @@ pub fn run(args: &[String]) -> Result<()> {
         let crashkernel = crashkernel.as_deref().unwrap_or(scenario.crashkernel);
         println!("\n=== {} (crashkernel={crashkernel})", scenario.name);
         let start = Instant::now();
-        let passed = run_scenario(scenario, crashkernel, &dist, kernel, vmlinux.as_deref());
+        let passed = run_scenario(
+            scenario,
+            crashkernel,
+            &dist,
+            kernel,
+            vmlinux.as_deref(),
+            &current_makedumpfile,
+        );
         results.push((scenario.name, passed, start.elapsed()));
     }
 
@@ -136,6 +148,7 @@ fn run_scenario(
     dist: &Dist,
     kernel: &Kernel,
     vmlinux: Option<&Path>,
+    current_makedumpfile: &Path,
 ) -> bool {
     let dir = target_dir().join("qemu-test").join(scenario.name);
     let vm_run = match prepare_and_boot(scenario, crashkernel, dist, kernel, &dir) {
@@ -174,6 +187,7 @@ fn run_scenario(
                 planted: &planted,
                 expect_status: scenario.expect_status,
                 expect_error: scenario.expect_error,
+                current_makedumpfile,
                 expect_threads: scenario.cpus,
                 lifeboat: &dist.lifeboat,
                 vmlinux,

@@ -83,10 +83,10 @@ pub fn find(bench_dir: &Path) -> Result<(Makedumpfile, Option<String>)> {
     }
 }
 
-/// The suite's makedumpfile if it was fetched under `bench_dir` (by the
-/// bench or `cargo xtask makedumpfile`), without fetching it.
-pub fn fetched(bench_dir: &Path) -> Option<PathBuf> {
-    Some(unpacked_program(&suite_dir(bench_dir))).filter(|program| program.is_file())
+/// The suite's makedumpfile (current upstream, which prints the printk
+/// caller column), fetched under `bench_dir` unless it already is.
+pub fn fetch_current(bench_dir: &Path) -> Result<PathBuf> {
+    fetch(&suite_dir(bench_dir))
 }
 
 /// The version `makedumpfile -v` of `program` prints, e.g. `1.7.2`.

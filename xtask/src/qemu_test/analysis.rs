@@ -57,6 +57,10 @@ pub struct Context<'a> {
     pub vmcoreinfo: Option<&'a str>,
     /// The installed makedumpfile's `--dump-dmesg` of the vmcore.
     pub reference_dmesg: &'a Path,
+    /// The current makedumpfile (1.7.5 or later: with the caller column)
+    /// and its log of the vmcore.
+    pub current_makedumpfile: &'a Path,
+    pub current_dmesg: &'a Path,
     pub lifeboat: &'a Path,
     pub vmlinux: &'a Path,
 }
@@ -236,7 +240,7 @@ fn crash_verdict(finished: &Finished, text: &str) -> Result<String> {
 /// makedumpfile extracts from the decompressed one: the installed
 /// makedumpfile (Debian 12's 1.7.2, without the caller column, held
 /// against `lifeboat dmesg --no-caller`), and Debian trixie's 1.7.6 (with
-/// it, held against the default) when it was fetched.
+/// it, held against the default).
 fn check_cli_dmesg(context: &Context) -> Result<String> {
     let installed = installed_reference(context)?;
     let fetched = fetched_reference(context, &installed.version)?;
@@ -293,29 +297,16 @@ fn installed_reference(context: &Context) -> Result<DmesgReference> {
     })
 }
 
-/// The log of the vmcore by the makedumpfile that the bench or `cargo
-/// xtask makedumpfile` fetched (Debian trixie's), when it is there and not
-/// the installed version; it is not fetched here, which would need the
-/// network.
+/// The log of the vmcore by the current makedumpfile (Debian trixie's,
+/// fetched for the run), which checks.rs wrote, unless it is the installed
+/// version.
 fn fetched_reference(context: &Context, installed: &str) -> Result<Option<DmesgReference>> {
-    let Some(program) = makedumpfile::fetched(&util::target_dir().join("bench")) else {
-        return Ok(None);
-    };
-    let version = makedumpfile::version_of(&program)?;
+    let version = makedumpfile::version_of(context.current_makedumpfile)?;
     if version == installed {
         return Ok(None);
     }
-    let out = context
-        .dir
-        .join(format!("makedumpfile-{version}-dmesg.txt"));
-    remove_if_there(&out)?;
-    util::output(
-        Command::new(&program)
-            .arg("--dump-dmesg")
-            .arg(context.vmcore)
-            .arg(&out),
-    )?;
-    let text = fs::read(&out).with_context(|| format!("cannot read {}", out.display()))?;
+    let text = fs::read(context.current_dmesg)
+        .with_context(|| format!("cannot read {}", context.current_dmesg.display()))?;
     Ok(Some(DmesgReference {
         caller_column: makedumpfile::prints_caller_column(&version),
         version,

@@ -44,6 +44,9 @@ pub struct Inputs<'a> {
     pub expect_status: &'a str,
     /// What an incomplete dump's record must give as its error.
     pub expect_error: &'a str,
+    /// The current makedumpfile, whose `--dump-dmesg` PID 1's log file
+    /// must equal.
+    pub current_makedumpfile: &'a Path,
     /// The compression threads lifeboat.json must report: one per CPU.
     pub expect_threads: u32,
     /// The host CLI, whose reading commands are checked on the dump.
@@ -138,11 +141,15 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
         Err(error) => report.fail("ELF core", error),
     }
     let reference_dmesg = inputs.dir.join("makedumpfile-dmesg.txt");
-    match check_dmesg(&reference_dmesg, &vmcore, &dump.dmesg) {
-        Ok(n_records) => report.ok(
-            "dmesg",
-            format!("{n_records} records, identical to makedumpfile --dump-dmesg"),
-        ),
+    let current_dmesg = inputs.dir.join("makedumpfile-current-dmesg.txt");
+    match check_dmesg(
+        &vmcore,
+        &dump.dmesg,
+        &reference_dmesg,
+        inputs.current_makedumpfile,
+        &current_dmesg,
+    ) {
+        Ok(detail) => report.ok("dmesg", detail),
         Err(error) => report.fail("dmesg", error),
     }
     if inputs.expect_status != COMPLETE {
@@ -160,6 +167,8 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
         record: &record,
         vmcoreinfo: vmcoreinfo.as_deref(),
         reference_dmesg: &reference_dmesg,
+        current_makedumpfile: inputs.current_makedumpfile,
+        current_dmesg: &current_dmesg,
         lifeboat: inputs.lifeboat,
         vmlinux,
     };
@@ -570,28 +579,48 @@ fn check_planted(vmcore: &Path, loads: &[Load], planted: &Planted) -> Result<()>
     Ok(())
 }
 
-/// makedumpfile must read the kernel log from our dump, it must show the
-/// crash, and lifeboat's own `dmesg.<stamp>` must say exactly the same.
-/// PID 1 writes that file without the caller column, as the installed
-/// makedumpfile (Debian 12's 1.7.2) prints it; `lifeboat dmesg` is held
-/// against both forms in analysis.rs. Returns the number of records.
-/// makedumpfile's log is left in `reference`.
-fn check_dmesg(reference: &Path, vmcore: &Path, ours: &Path) -> Result<usize> {
-    if reference.exists() {
-        fs::remove_file(reference)?;
-    }
-    util::output(
-        Command::new("makedumpfile")
-            .arg("--dump-dmesg")
-            .arg(vmcore)
-            .arg(reference),
-    )?;
-    let reference = String::from_utf8_lossy(&fs::read(reference)?).into_owned();
-    if !reference.contains(SYSRQ_LINE) {
-        bail!("makedumpfile's log of the dump has no `{SYSRQ_LINE}`");
+/// makedumpfile must read the kernel log from our dump and it must show the
+/// crash; lifeboat's own `dmesg.<stamp>` must say exactly what the current
+/// makedumpfile (1.7.5 and later, with the printk caller column) says.
+/// Both makedumpfiles' logs are left for analysis.rs: the installed one's
+/// in `installed_out`, the current one's in `current_out`.
+fn check_dmesg(
+    vmcore: &Path,
+    ours: &Path,
+    installed_out: &Path,
+    current: &Path,
+    current_out: &Path,
+) -> Result<String> {
+    let mut logs = Vec::new();
+    for (program, out) in [
+        (Path::new("makedumpfile"), installed_out),
+        (current, current_out),
+    ] {
+        if out.exists() {
+            fs::remove_file(out)?;
+        }
+        util::output(
+            Command::new(program)
+                .arg("--dump-dmesg")
+                .arg(vmcore)
+                .arg(out),
+        )?;
+        let log = String::from_utf8_lossy(&fs::read(out)?).into_owned();
+        if !log.contains(SYSRQ_LINE) {
+            bail!(
+                "{}'s log of the dump has no `{SYSRQ_LINE}`",
+                program.display()
+            );
+        }
+        logs.push(log);
     }
     let ours = String::from_utf8_lossy(&fs::read(ours)?).into_owned();
-    compare_records(&ours, &reference)
+    let n_records = compare_records(&ours, &logs[1])
+        .with_context(|| format!("against {}", current.display()))?;
+    Ok(format!(
+        "{n_records} records, identical to {} --dump-dmesg",
+        current.display()
+    ))
 }
 
 /// A record line starts with the `[seconds.micros]` stamp; other lines of
