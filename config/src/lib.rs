@@ -16,14 +16,12 @@
 
 use std::fmt;
 
+pub mod layout;
 #[cfg(feature = "toml")]
 pub mod user;
 
 /// First line of every baked config; the number changes when the format does.
 pub const BAKED_HEADER: &str = "lifeboat-config 1";
-
-/// Where the image builder puts the baked config and PID 1 reads it.
-pub const BAKED_PATH: &str = "/etc/lifeboat/config";
 
 /// Prefix of kernel command-line overrides (`lifeboat.final_action=halt`).
 pub const CMDLINE_PREFIX: &str = "lifeboat.";

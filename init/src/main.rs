@@ -33,9 +33,6 @@ pub const VERSION: &str = env!("LIFEBOAT_VERSION");
 /// used when the image carries none or a damaged one.
 const DEFAULT_CONFIG: &str = include_str!(concat!(env!("OUT_DIR"), "/default-config"));
 
-/// The module load order written by the image builder.
-const MODULE_LIST: &str = "/etc/lifeboat/modules";
-
 fn main() {
     if std::process::id() != 1 {
         // Run by hand on a normal system, this binary would reboot it.
@@ -62,7 +59,7 @@ fn main() {
     }
 
     let config = load_config(
-        Path::new(lifeboat_config::BAKED_PATH),
+        Path::new(lifeboat_config::layout::BAKED_PATH),
         Path::new("/proc/cmdline"),
     );
     logger::set_level(level_filter(config.log_level));
@@ -77,7 +74,10 @@ fn main() {
     );
 
     stage.set("loading kernel modules");
-    let modules = early::load_modules(system.as_ref(), Path::new(MODULE_LIST));
+    let modules = early::load_modules(
+        system.as_ref(),
+        Path::new(lifeboat_config::layout::MODULES_LIST_PATH),
+    );
     if !modules.loaded.is_empty() {
         log::info!("loaded modules: {}", modules.loaded.join(" "));
     }

@@ -5,17 +5,12 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use lifeboat_config::{Config, TargetKind, BAKED_PATH};
+use lifeboat_config::layout::{module_path, BAKED_PATH, MODULES_LIST_PATH};
+use lifeboat_config::{Config, TargetKind};
 use thiserror::Error;
 
 use crate::cpio::{Archive, ArchiveError};
 use crate::modules::{Lookup, ModuleError, ModuleTree};
-
-/// Where PID 1 finds the list of modules to load, one absolute image path
-/// per line, in load order.
-pub const MODULES_LIST_PATH: &str = "/etc/lifeboat/modules";
-/// Where module files go in the image.
-pub const MODULES_DIR: &str = "/lib/modules";
 
 /// The zstd window: 2^17 = 128 KiB. The kernel's initramfs unpacker allocates
 /// a decompression workspace the size of the frame's window, and the capture
@@ -143,7 +138,7 @@ pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
     let mut list = String::new();
     let mut names = Vec::new();
     for module in modules {
-        let path = format!("{MODULES_DIR}/{}.ko", module.name);
+        let path = module_path(&module.name);
         list.push_str(&path);
         list.push('\n');
         archive.add_file(&path, 0o644, module.contents)?;
