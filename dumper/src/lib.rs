@@ -6,7 +6,6 @@
 
 #![deny(unsafe_code)]
 
-pub mod blkid;
 pub mod bytes;
 pub mod elf;
 pub mod output;
