@@ -814,8 +814,10 @@ fn read_legacy<R: ReadAt>(
             // cycle's length and `mu` the first index in it.
             let lambda = length as usize;
             let sequence: Vec<u64> = visited.iter().copied().chain([next]).collect();
-            let mu = (0..sequence.len() - lambda)
-                .find(|&i| sequence[i] == sequence[i + lambda])
+            let mu = sequence
+                .iter()
+                .zip(sequence.iter().skip(lambda))
+                .position(|(a, b)| a == b)
                 .unwrap_or(0);
             records.truncate(mu + lambda);
             log::warn!("printk log_buf: cycle at index {next:#x}; the buffer is corrupt");

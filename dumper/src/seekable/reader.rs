@@ -482,7 +482,8 @@ fn parse_frame_header(bytes: &[u8]) -> Result<FrameHeader, FrameHeaderProblem> {
 /// and the most it decompresses to; `None` for a reserved block type or an
 /// oversized block.
 fn parse_block_header(bytes: [u8; 3]) -> Option<(bool, u64, u64, u64)> {
-    let header = u32::from(bytes[0]) | u32::from(bytes[1]) << 8 | u32::from(bytes[2]) << 16;
+    let [b0, b1, b2] = bytes;
+    let header = u32::from(b0) | u32::from(b1) << 8 | u32::from(b2) << 16;
     let last = header & 1 != 0;
     let size = u64::from(header >> 3);
     if size > BLOCK_MAX {
@@ -856,16 +857,16 @@ impl FrameDecoder {
             offset: info.compressed_offset,
             problem,
         };
-        let mut header = [0u8; FRAME_HEADER_MAX];
         let len = info.compressed_size.min(FRAME_HEADER_MAX as u64) as usize;
+        let mut header = vec![0u8; len];
         reader
-            .read_exact_at(&mut header[..len], info.compressed_offset)
+            .read_exact_at(&mut header, info.compressed_offset)
             .map_err(|source| SeekableError::Read {
                 what: "frame header",
                 offset: info.compressed_offset,
                 source,
             })?;
-        let parsed = parse_frame_header(&header[..len]).map_err(header_problem)?;
+        let parsed = parse_frame_header(&header).map_err(header_problem)?;
         match parsed.content_size {
             None => return Err(header_problem(FrameHeaderProblem::NoContentSize)),
             Some(in_header) if in_header != info.decompressed_size => {
