@@ -4,10 +4,21 @@
 //! The capture kernel has no udev, hence no `/dev/disk/by-uuid`. PID 1 lists
 //! `/sys/class/block`, opens each device node (devtmpfs creates them) and
 //! reads its superblock to learn the filesystem type, UUID and label, and the
-//! parent disk's partition table for PARTUUIDs. Each read is a few hundred
-//! bytes at a fixed offset, so a scan costs a few KiB per device; the
-//! exception is a GPT's entry array (16 KiB on disks partitioned by common
-//! tools), read once per disk.
+//! parent disk's partition table for PARTUUIDs. Each read is a few KiB at a
+//! fixed offset, so a scan costs a few KiB per device; the exception is a
+//! GPT's entry array (16 KiB on disks partitioned by common tools), read
+//! once per disk.
+//!
+//! The disks are whatever the machine has, damaged ones included, and PID 1
+//! aborts on a panic: every field is read with [`dumper::bytes::Bytes`], and
+//! a structure too short for its fields is "not this filesystem" or "no
+//! partition table", never a panic. Only I/O errors are errors.
+//!
+//! - [`probe_filesystem`] (`probe.rs`): the superblocks of ext2/3/4, xfs,
+//!   btrfs and vfat;
+//! - [`read_partitions`] (`partitions.rs`): GPT and DOS partition tables;
+//! - [`scan`] and [`find`] (`scan.rs`): walking `/sys/class/block` and
+//!   matching a [`DeviceSpec`](lifeboat_config::DeviceSpec).
 
 #![deny(unsafe_code)]
 
@@ -17,8 +28,11 @@ mod scan;
 #[cfg(test)]
 mod test_tools;
 
+use std::fmt::Write as _;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
+
+use thiserror::Error;
 
 pub use partitions::read_partitions;
 pub use probe::probe_filesystem;
@@ -59,40 +73,62 @@ pub struct BlockDevice {
     pub fs: Option<FsInfo>,
 }
 
-/// Reads `buf.len()` bytes at `offset`; `false` when the device ends first,
-/// which for a probe means "not this filesystem", not an error.
+/// Why a device could not be probed. What a device holds is never an
+/// error: a structure that is not there, or damaged, is `None` or an empty
+/// partition list.
+#[derive(Debug, Error)]
+pub enum BlkidError {
+    #[error("cannot read the {what} at offset {offset:#x}")]
+    Read {
+        what: &'static str,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot find the size of the disk")]
+    DiskSize {
+        #[source]
+        source: io::Error,
+    },
+    #[error("sector size {size} is not a power of two of at least 512")]
+    SectorSize { size: u64 },
+}
+
+/// Reads `buf.len()` bytes of the `what` at `offset`; `false` when the
+/// device ends first, which for a probe means "not this filesystem", not an
+/// error.
 pub(crate) fn read_at<R: Read + Seek>(
     dev: &mut R,
+    what: &'static str,
     offset: u64,
     buf: &mut [u8],
-) -> io::Result<bool> {
-    dev.seek(SeekFrom::Start(offset))?;
-    let mut filled = 0;
-    while filled < buf.len() {
-        match dev.read(&mut buf[filled..]) {
-            Ok(0) => return Ok(false),
-            Ok(n) => filled += n,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
+) -> Result<bool, BlkidError> {
+    let read = dev
+        .seek(SeekFrom::Start(offset))
+        .and_then(|_| dev.read_exact(buf));
+    match read {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(source) => Err(BlkidError::Read {
+            what,
+            offset,
+            source,
+        }),
     }
-    Ok(true)
 }
 
-pub(crate) fn le16(bytes: &[u8], offset: usize) -> u16 {
-    u16::from_le_bytes([bytes[offset], bytes[offset + 1]])
-}
-
-pub(crate) fn le32(bytes: &[u8], offset: usize) -> u32 {
-    u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap())
-}
-
-pub(crate) fn le64(bytes: &[u8], offset: usize) -> u64 {
-    u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap())
-}
-
-pub(crate) fn be32(bytes: &[u8], offset: usize) -> u32 {
-    u32::from_be_bytes(bytes[offset..offset + 4].try_into().unwrap())
+/// 16 bytes as a lowercase dashed UUID, in the order given:
+/// `00112233-4455-6677-8899-aabbccddeeff`.
+pub(crate) fn dashed_hex(bytes: [u8; 16]) -> String {
+    let mut text = String::with_capacity(36);
+    for (index, byte) in bytes.iter().enumerate() {
+        if matches!(index, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
 }
 
 #[cfg(test)]

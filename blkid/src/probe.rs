@@ -1,73 +1,81 @@
 //! Filesystem superblocks: ext2/3/4, xfs, btrfs and vfat, each told by its
 //! magic and sane fields, with the UUID and label as blkid reports them.
+//!
+//! Each probe takes its whole structure (superblock or boot sector) or
+//! nothing: a device too short for it does not hold that filesystem.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 
-use crate::{be32, le16, le32, le64, read_at, FsInfo};
+use dumper::bytes::Bytes;
+
+use crate::{dashed_hex, read_at, BlkidError, FsInfo};
+
+/// The first bytes of a device, read once for every probe: they hold the
+/// FAT boot sector, the xfs superblock and the ext superblock.
+const HEAD_BYTES: usize = 2048;
+/// The ext superblock: 1024 bytes at 1024.
+const EXT_SUPERBLOCK_OFFSET: usize = 1024;
+const EXT_SUPERBLOCK_BYTES: usize = 1024;
+/// The xfs superblock fills the first sector; its fields take less.
+const XFS_SUPERBLOCK_BYTES: usize = 512;
+/// The btrfs superblock (BTRFS_SUPER_INFO_SIZE) at 64 KiB.
+const BTRFS_SUPERBLOCK_OFFSET: u64 = 64 * 1024;
+const BTRFS_SUPERBLOCK_BYTES: usize = 4096;
+/// The FAT boot sector, which holds the BIOS parameter block.
+const FAT_BOOT_SECTOR_BYTES: usize = 512;
+/// The part of a FAT root directory searched for the volume label.
+const FAT_ROOT_SEARCH_BYTES: u64 = 4096;
 
 /// A UUID stored as 16 bytes in RFC 4122 byte order (ext, xfs, btrfs);
 /// `None` when all zero, as blkid reports no UUID then.
-fn uuid_from_bytes(bytes: &[u8]) -> Option<String> {
-    if bytes.iter().all(|&b| b == 0) {
-        return None;
-    }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+fn uuid_from_bytes(bytes: [u8; 16]) -> Option<String> {
+    (bytes != [0; 16]).then(|| dashed_hex(bytes))
 }
 
 /// A fixed-size label field: up to the first NUL, trailing spaces dropped
 /// (FAT pads with spaces); `None` when empty.
 fn label_from_bytes(bytes: &[u8]) -> Option<String> {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    let label = String::from_utf8_lossy(&bytes[..end]);
+    let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    let label = String::from_utf8_lossy(text);
     let label = label.trim_end_matches(' ');
     (!label.is_empty()).then(|| label.to_owned())
 }
 
 /// Identifies the filesystem on a device from its superblock: ext2/3/4,
 /// xfs, btrfs or vfat (FAT12/16/32). `Ok(None)` when none of them is there.
-pub fn probe_filesystem<R: Read + Seek>(dev: &mut R) -> io::Result<Option<FsInfo>> {
-    // The first 2 KiB hold the FAT boot sector, the xfs superblock and the
-    // ext superblock (at 1024).
-    let mut head = [0u8; 2048];
-    let head_len = if read_at(dev, 0, &mut head)? {
-        head.len()
-    } else {
-        // A tiny device: probe what there is, the rest reads as zeros.
-        dev.seek(SeekFrom::Start(0))?;
-        let mut partial = Vec::new();
-        dev.take(head.len() as u64).read_to_end(&mut partial)?;
-        head[..partial.len()].copy_from_slice(&partial);
-        partial.len()
-    };
-    if head_len == 0 {
+pub fn probe_filesystem<R: Read + Seek>(dev: &mut R) -> Result<Option<FsInfo>, BlkidError> {
+    // A device shorter than the head is probed for what it has: each probe
+    // then finds its structure whole or not at all.
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    dev.seek(SeekFrom::Start(0))
+        .and_then(|_| dev.by_ref().take(HEAD_BYTES as u64).read_to_end(&mut head))
+        .map_err(|source| BlkidError::Read {
+            what: "first sectors",
+            offset: 0,
+            source,
+        })?;
+    let head = Bytes::new(&head);
+    if head.is_empty() {
         return Ok(None);
     }
-    if let Some(info) = probe_ext(&head) {
+    if let Some(info) = probe_ext(head) {
         return Ok(Some(info));
     }
-    if let Some(info) = probe_xfs(&head) {
+    if let Some(info) = probe_xfs(head) {
         return Ok(Some(info));
     }
     if let Some(info) = probe_btrfs(dev)? {
         return Ok(Some(info));
     }
-    probe_vfat(dev, &head)
+    probe_vfat(dev, head)
 }
 
 /// ext2, ext3 and ext4 share a superblock (magic 0xEF53 at 1024 + 0x38); the
 /// type is told from the feature flags, as blkid does: ext2 and ext3 are
 /// those without features their drivers lack, ext3 has a journal.
-fn probe_ext(head: &[u8; 2048]) -> Option<FsInfo> {
-    let sb = &head[1024..2048];
-    if le16(sb, 0x38) != 0xef53 {
+fn probe_ext(head: Bytes) -> Option<FsInfo> {
+    let sb = head.sub(EXT_SUPERBLOCK_OFFSET, EXT_SUPERBLOCK_BYTES).ok()?;
+    if sb.u16_le(0x38).ok()? != 0xef53 {
         return None;
     }
     const COMPAT_HAS_JOURNAL: u32 = 0x0004;
@@ -77,9 +85,9 @@ fn probe_ext(head: &[u8; 2048]) -> Option<FsInfo> {
     const EXT3_INCOMPAT: u32 = EXT2_INCOMPAT | 0x0004;
     // SPARSE_SUPER | LARGE_FILE | BTREE_DIR.
     const EXT23_RO_COMPAT: u32 = 0x0001 | 0x0002 | 0x0004;
-    let compat = le32(sb, 0x5c);
-    let incompat = le32(sb, 0x60);
-    let ro_compat = le32(sb, 0x64);
+    let compat = sb.u32_le(0x5c).ok()?;
+    let incompat = sb.u32_le(0x60).ok()?;
+    let ro_compat = sb.u32_le(0x64).ok()?;
     if incompat & INCOMPAT_JOURNAL_DEV != 0 {
         // An external journal, not a filesystem.
         return None;
@@ -98,44 +106,50 @@ fn probe_ext(head: &[u8; 2048]) -> Option<FsInfo> {
     };
     Some(FsInfo {
         fstype,
-        uuid: uuid_from_bytes(&sb[0x68..0x78]),
-        label: label_from_bytes(&sb[0x78..0x88]),
+        uuid: uuid_from_bytes(sb.array(0x68).ok()?),
+        label: label_from_bytes(sb.slice(0x78, 16).ok()?),
     })
 }
 
 /// The xfs superblock is at 0, big-endian, magic "XFSB".
-fn probe_xfs(head: &[u8; 2048]) -> Option<FsInfo> {
-    if &head[0..4] != b"XFSB" {
+fn probe_xfs(head: Bytes) -> Option<FsInfo> {
+    let sb = head.sub(0, XFS_SUPERBLOCK_BYTES).ok()?;
+    if sb.slice(0, 4).ok()? != b"XFSB" {
         return None;
     }
-    let block_size = be32(head, 4);
+    let block_size = sb.u32_be(4).ok()?;
     if !block_size.is_power_of_two() || !(512..=65536).contains(&block_size) {
         return None;
     }
     Some(FsInfo {
         fstype: "xfs",
-        uuid: uuid_from_bytes(&head[32..48]),
-        label: label_from_bytes(&head[108..120]),
+        uuid: uuid_from_bytes(sb.array(32).ok()?),
+        label: label_from_bytes(sb.slice(108, 12).ok()?),
     })
 }
 
-/// The btrfs superblock is at 64 KiB, magic "_BHRfS_M" at 0x40; it records
-/// its own offset, which tells it from a backup copy seen through a
-/// partition that starts at one.
-fn probe_btrfs<R: Read + Seek>(dev: &mut R) -> io::Result<Option<FsInfo>> {
-    const OFFSET: u64 = 64 * 1024;
-    let mut sb = [0u8; 0x12b + 256];
-    if !read_at(dev, OFFSET, &mut sb)?
-        || &sb[0x40..0x48] != b"_BHRfS_M"
-        || le64(&sb, 0x30) != OFFSET
-    {
+/// The btrfs superblock is at 64 KiB.
+fn probe_btrfs<R: Read + Seek>(dev: &mut R) -> Result<Option<FsInfo>, BlkidError> {
+    let mut sb = vec![0u8; BTRFS_SUPERBLOCK_BYTES];
+    if !read_at(dev, "btrfs superblock", BTRFS_SUPERBLOCK_OFFSET, &mut sb)? {
         return Ok(None);
     }
-    Ok(Some(FsInfo {
+    Ok(parse_btrfs(Bytes::new(&sb)))
+}
+
+/// A btrfs superblock: magic "_BHRfS_M" at 0x40; it records its own offset,
+/// which tells it from a backup copy seen through a partition that starts
+/// at one.
+fn parse_btrfs(sb: Bytes) -> Option<FsInfo> {
+    let sb = sb.sub(0, BTRFS_SUPERBLOCK_BYTES).ok()?;
+    if sb.slice(0x40, 8).ok()? != b"_BHRfS_M" || sb.u64_le(0x30).ok()? != BTRFS_SUPERBLOCK_OFFSET {
+        return None;
+    }
+    Some(FsInfo {
         fstype: "btrfs",
-        uuid: uuid_from_bytes(&sb[0x20..0x30]),
-        label: label_from_bytes(&sb[0x12b..0x12b + 256]),
-    }))
+        uuid: uuid_from_bytes(sb.array(0x20).ok()?),
+        label: label_from_bytes(sb.slice(0x12b, 256).ok()?),
+    })
 }
 
 /// What the FAT boot sector's BIOS parameter block says, when it is one.
@@ -153,13 +167,17 @@ pub(crate) struct FatBoot {
     label: Option<String>,
 }
 
-pub(crate) fn parse_fat_boot(sector: &[u8]) -> Option<FatBoot> {
-    let bytes_per_sector = le16(sector, 0x0b);
-    let sectors_per_cluster = sector[0x0d];
-    let reserved_sectors = le16(sector, 0x0e);
-    let fat_count = sector[0x10];
-    let media = sector[0x15];
-    let valid = matches!(sector[0], 0xeb | 0xe9)
+/// The BIOS parameter block of a FAT boot sector (the first 512 bytes of
+/// `sector`), when it is one.
+pub(crate) fn parse_fat_boot(sector: Bytes) -> Option<FatBoot> {
+    let sector = sector.sub(0, FAT_BOOT_SECTOR_BYTES).ok()?;
+    let jump = sector.u8(0).ok()?;
+    let bytes_per_sector = sector.u16_le(0x0b).ok()?;
+    let sectors_per_cluster = sector.u8(0x0d).ok()?;
+    let reserved_sectors = sector.u16_le(0x0e).ok()?;
+    let fat_count = sector.u8(0x10).ok()?;
+    let media = sector.u8(0x15).ok()?;
+    let valid = matches!(jump, 0xeb | 0xe9)
         && matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)
         && sectors_per_cluster.is_power_of_two()
         && reserved_sectors != 0
@@ -168,37 +186,41 @@ pub(crate) fn parse_fat_boot(sector: &[u8]) -> Option<FatBoot> {
     if !valid {
         return None;
     }
-    let fat16_sectors = le16(sector, 0x16);
+    let fat16_sectors = sector.u16_le(0x16).ok()?;
     // FAT32 moved the extended BPB (signature, serial, label, type name)
     // from 0x24 to 0x40 to make room for its own fields.
     let (fat_sectors, root_cluster, extended) = if fat16_sectors == 0 {
-        if &sector[0x52..0x5a] != b"FAT32   " {
+        if sector.slice(0x52, 8).ok()? != b"FAT32   " {
             return None;
         }
         (
-            le32(sector, 0x24) as u64,
-            Some(le32(sector, 0x2c) as u64),
+            u64::from(sector.u32_le(0x24).ok()?),
+            Some(u64::from(sector.u32_le(0x2c).ok()?)),
             0x40,
         )
     } else {
-        if &sector[0x36..0x39] != b"FAT" {
+        if sector.slice(0x36, 3).ok()? != b"FAT" {
             return None;
         }
-        (fat16_sectors as u64, None, 0x24)
+        (u64::from(fat16_sectors), None, 0x24)
     };
     // Signature 0x29 has a serial and a label, 0x28 only a serial.
-    let signature = sector[extended + 2];
-    let serial = matches!(signature, 0x28 | 0x29).then(|| le32(sector, extended + 3));
-    let label = (signature == 0x29)
-        .then(|| label_from_bytes(&sector[extended + 7..extended + 18]))
-        .flatten()
-        .filter(|label| label != "NO NAME");
+    let signature = sector.u8(extended + 2).ok()?;
+    let serial = match signature {
+        0x28 | 0x29 => Some(sector.u32_le(extended + 3).ok()?),
+        _ => None,
+    };
+    let label = match signature {
+        0x29 => label_from_bytes(sector.slice(extended + 7, 11).ok()?),
+        _ => None,
+    }
+    .filter(|label| label != "NO NAME");
     Some(FatBoot {
-        bytes_per_sector: bytes_per_sector as u64,
-        sectors_per_cluster: sectors_per_cluster as u64,
-        reserved_sectors: reserved_sectors as u64,
-        fat_count: fat_count as u64,
-        root_entries: le16(sector, 0x11) as u64,
+        bytes_per_sector: u64::from(bytes_per_sector),
+        sectors_per_cluster: u64::from(sectors_per_cluster),
+        reserved_sectors: u64::from(reserved_sectors),
+        fat_count: u64::from(fat_count),
+        root_entries: u64::from(sector.u16_le(0x11).ok()?),
         fat_sectors,
         root_cluster,
         serial,
@@ -208,8 +230,8 @@ pub(crate) fn parse_fat_boot(sector: &[u8]) -> Option<FatBoot> {
 
 /// FAT12/16/32, identified by a sane BIOS parameter block and the type name
 /// mkfs.fat and every other formatter writes.
-fn probe_vfat<R: Read + Seek>(dev: &mut R, head: &[u8; 2048]) -> io::Result<Option<FsInfo>> {
-    let Some(boot) = parse_fat_boot(&head[..512]) else {
+fn probe_vfat<R: Read + Seek>(dev: &mut R, head: Bytes) -> Result<Option<FsInfo>, BlkidError> {
+    let Some(boot) = parse_fat_boot(head) else {
         return Ok(None);
     };
     // The label that Windows and blkid show is the volume-label entry of the
@@ -217,15 +239,24 @@ fn probe_vfat<R: Read + Seek>(dev: &mut R, head: &[u8; 2048]) -> io::Result<Opti
     let label = fat_root_label(dev, &boot)?.or(boot.label);
     Ok(Some(FsInfo {
         fstype: "vfat",
-        uuid: boot
-            .serial
-            .map(|serial| format!("{:04X}-{:04X}", serial >> 16, serial & 0xffff)),
+        uuid: boot.serial.map(fat_serial_text),
         label,
     }))
 }
 
+/// A FAT volume serial as blkid shows it: `ABCD-1234`.
+fn fat_serial_text(serial: u32) -> String {
+    format!("{:04X}-{:04X}", serial >> 16, serial & 0xffff)
+}
+
 /// The volume-label entry among the first 4 KiB of the root directory.
-fn fat_root_label<R: Read + Seek>(dev: &mut R, boot: &FatBoot) -> io::Result<Option<String>> {
+fn fat_root_label<R: Read + Seek>(
+    dev: &mut R,
+    boot: &FatBoot,
+) -> Result<Option<String>, BlkidError> {
+    // The fields are at most 32 bits wide, so these sums and products fit
+    // in 64; the byte offset is checked, as a sector size times a sector
+    // number from a damaged boot sector is not bounded by the device.
     let fats_end = boot.reserved_sectors + boot.fat_count * boot.fat_sectors;
     let (start_sector, len) = match boot.root_cluster {
         // FAT32 has no fixed root directory: data clusters, numbered from 2,
@@ -237,33 +268,42 @@ fn fat_root_label<R: Read + Seek>(dev: &mut R, boot: &FatBoot) -> io::Result<Opt
         Some(_) => return Ok(None),
         None => (fats_end, boot.root_entries * 32),
     };
-    let mut dir = vec![0u8; len.min(4096) as usize];
-    if !read_at(dev, start_sector * boot.bytes_per_sector, &mut dir)? {
+    let Some(offset) = start_sector.checked_mul(boot.bytes_per_sector) else {
+        return Ok(None);
+    };
+    let mut dir = vec![0u8; len.min(FAT_ROOT_SEARCH_BYTES) as usize];
+    if !read_at(dev, "FAT root directory", offset, &mut dir)? {
         return Ok(None);
     }
+    Ok(fat_volume_label(Bytes::new(&dir)))
+}
+
+/// The volume-label entry of a FAT directory, up to its end marker.
+fn fat_volume_label(dir: Bytes) -> Option<String> {
+    const ENTRY_BYTES: usize = 32;
     const ATTR_VOLUME_ID: u8 = 0x08;
     const ATTR_DIRECTORY: u8 = 0x10;
     const ATTR_LONG_NAME: u8 = 0x0f;
-    for entry in dir.chunks_exact(32) {
-        match entry[0] {
-            0x00 => break,
-            0xe5 => continue,
+    for entry in dir.as_slice().chunks_exact(ENTRY_BYTES) {
+        let entry = Bytes::new(entry);
+        let mut name = entry.array::<11>(0).ok()?;
+        match name {
+            [0x00, ..] => break,
+            [0xe5, ..] => continue,
             _ => {}
         }
-        let attributes = entry[11];
+        let attributes = entry.u8(11).ok()?;
         if attributes != ATTR_LONG_NAME
             && attributes & (ATTR_VOLUME_ID | ATTR_DIRECTORY) == ATTR_VOLUME_ID
         {
-            let mut name = [0u8; 11];
-            name.copy_from_slice(&entry[..11]);
             // 0x05 stands for a leading 0xE5, which marks deleted entries.
-            if name[0] == 0x05 {
-                name[0] = 0xe5;
+            if let [first @ 0x05, ..] = &mut name {
+                *first = 0xe5;
             }
-            return Ok(label_from_bytes(&name));
+            return label_from_bytes(&name);
         }
     }
-    Ok(None)
+    None
 }
 
 #[cfg(test)]
@@ -409,31 +449,136 @@ mod tests {
         },
     ];
 
+    /// Makes the filesystem of `case` in a new sparse file at `file`.
+    fn make_filesystem(case: &MkfsCase, file: &Path) {
+        sparse_file(file, case.size_mib << 20);
+        let file_text = file.to_str().unwrap();
+        let args: Vec<String> = case
+            .args
+            .iter()
+            .map(|arg| {
+                arg.replace("{uuid}", case.uuid)
+                    .replace("{label}", case.label)
+                    .replace("{file}", file_text)
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(case.tool, &args, case.package);
+    }
+
+    impl MkfsCase {
+        fn expected(&self) -> FsInfo {
+            FsInfo {
+                fstype: self.fstype,
+                uuid: Some(self.expected_uuid.to_owned()),
+                label: Some(self.label.to_owned()),
+            }
+        }
+    }
+
     #[test]
     fn real_filesystems_are_recognised() {
         let dir = tempfile::tempdir().unwrap();
         for (index, case) in MKFS.iter().enumerate() {
             let file = dir.path().join(format!("fs{index}.img"));
-            sparse_file(&file, case.size_mib << 20);
-            let file_text = file.to_str().unwrap();
-            let args: Vec<String> = case
-                .args
-                .iter()
-                .map(|arg| {
-                    arg.replace("{uuid}", case.uuid)
-                        .replace("{label}", case.label)
-                        .replace("{file}", file_text)
-                })
-                .collect();
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run(case.tool, &args, case.package);
-            let expected = FsInfo {
-                fstype: case.fstype,
-                uuid: Some(case.expected_uuid.to_owned()),
-                label: Some(case.label.to_owned()),
-            };
-            assert_eq!(probe_file(&file), Some(expected), "{} {args:?}", case.tool);
+            make_filesystem(case, &file);
+            assert_eq!(
+                probe_file(&file),
+                Some(case.expected()),
+                "{} {:?}",
+                case.tool,
+                case.args
+            );
             fs::remove_file(&file).unwrap();
+        }
+    }
+
+    /// The structure each probe parses, as (offset, length) in the device.
+    fn structure_of(fstype: &str) -> (usize, usize) {
+        match fstype {
+            "ext2" | "ext3" | "ext4" => (0, EXT_SUPERBLOCK_OFFSET + EXT_SUPERBLOCK_BYTES),
+            "xfs" => (0, XFS_SUPERBLOCK_BYTES),
+            "btrfs" => (BTRFS_SUPERBLOCK_OFFSET as usize, BTRFS_SUPERBLOCK_BYTES),
+            "vfat" => (0, FAT_BOOT_SECTOR_BYTES),
+            _ => unreachable!("no parser for {fstype}"),
+        }
+    }
+
+    /// Each parser fed its structure from a filesystem made by the real
+    /// tool, cut at every length: `None` below the whole structure, the
+    /// filesystem at it, and never a panic. For FAT, the boot sector gives
+    /// the serial and its copy of the label, which mkfs.fat makes the same
+    /// as the root directory's.
+    #[test]
+    fn truncated_superblocks_are_none() {
+        type Parse = fn(Bytes) -> Option<FsInfo>;
+        let parse_fat: Parse = |sector| {
+            parse_fat_boot(sector).map(|boot| FsInfo {
+                fstype: "vfat",
+                uuid: boot.serial.map(fat_serial_text),
+                label: boot.label,
+            })
+        };
+        let parsers: &[(&str, Parse)] = &[
+            ("ext2", probe_ext),
+            ("ext3", probe_ext),
+            ("ext4", probe_ext),
+            ("xfs", probe_xfs),
+            ("btrfs", parse_btrfs),
+            ("vfat", parse_fat),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (index, case) in MKFS.iter().enumerate() {
+            let file = dir.path().join(format!("fs{index}.img"));
+            make_filesystem(case, &file);
+            let (offset, len) = structure_of(case.fstype);
+            let mut whole = vec![0u8; len];
+            let mut device = File::open(&file).unwrap();
+            device.seek(SeekFrom::Start(offset as u64)).unwrap();
+            device.read_exact(&mut whole).unwrap();
+            fs::remove_file(&file).unwrap();
+
+            let (_, parse) = parsers.iter().find(|(t, _)| *t == case.fstype).unwrap();
+            let what = format!("{} {:?}", case.tool, case.args);
+            for cut in 0..len {
+                assert_eq!(
+                    parse(Bytes::new(&whole[..cut])),
+                    None,
+                    "{what} cut at {cut}"
+                );
+            }
+            assert_eq!(parse(Bytes::new(&whole)), Some(case.expected()), "{what}");
+        }
+    }
+
+    /// Whole devices cut short at every length around their structures:
+    /// the probe answers, with the right filesystem or none, and finds it
+    /// once the structure is whole.
+    #[test]
+    fn truncated_devices_are_probed_without_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        // ext4, xfs, btrfs, FAT16, FAT32.
+        for case in [0, 4, 5, 7, 8].map(|index| &MKFS[index]) {
+            let file = dir.path().join("fs.img");
+            make_filesystem(case, &file);
+            let (offset, len) = structure_of(case.fstype);
+            let end = offset + len;
+            let mut bytes = vec![0u8; end];
+            File::open(&file).unwrap().read_exact(&mut bytes).unwrap();
+            fs::remove_file(&file).unwrap();
+
+            let what = format!("{} {:?}", case.tool, case.args);
+            let cuts = (0..HEAD_BYTES.min(end)).chain(offset.max(HEAD_BYTES)..=end);
+            for cut in cuts {
+                let found = probe_filesystem(&mut Cursor::new(&bytes[..cut]))
+                    .unwrap_or_else(|e| panic!("{what} cut at {cut}: {e}"));
+                if let Some(info) = &found {
+                    assert_eq!(info.fstype, case.fstype, "{what} cut at {cut}");
+                }
+                if cut == end {
+                    assert!(found.is_some(), "{what}: not found whole");
+                }
+            }
         }
     }
 

@@ -3,12 +3,36 @@
 //! table; and finding the device a [`DeviceSpec`] names.
 
 use std::collections::HashMap;
+use std::error::Error;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use lifeboat_config::DeviceSpec;
 
-use crate::{probe_filesystem, read_partitions, BlockDevice, Partition};
+use crate::{probe_filesystem, read_partitions, BlkidError, BlockDevice, Partition};
+
+/// An error and its causes, for the debug log: a scan skips what it cannot
+/// read rather than failing, so the log is the only place the reason shows.
+fn chain(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Opens the device node at `path` and runs `read` on it; the error, of
+/// either, as text for the debug log.
+fn with_device<T>(
+    path: &Path,
+    read: impl FnOnce(&mut File) -> Result<T, BlkidError>,
+) -> Result<T, String> {
+    let mut file = File::open(path).map_err(|error| format!("cannot open it: {error}"))?;
+    read(&mut file).map_err(|error| chain(&error))
+}
 
 fn read_number(path: &Path) -> Option<u64> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
@@ -60,7 +84,7 @@ pub fn scan(sys_class_block: &Path, dev_root: &Path) -> Vec<BlockDevice> {
             continue;
         }
         let dev_path = dev_root.join(&name);
-        let fs = match File::open(&dev_path).and_then(|mut file| probe_filesystem(&mut file)) {
+        let fs = match with_device(&dev_path, probe_filesystem) {
             Ok(fs) => fs,
             Err(error) => {
                 log::debug!("skipping {}: {error}", dev_path.display());
@@ -74,15 +98,15 @@ pub fn scan(sys_class_block: &Path, dev_root: &Path) -> Vec<BlockDevice> {
                     .filter(|size| size.is_power_of_two() && *size >= 512)
                     .unwrap_or(512);
                 let disk_path = dev_root.join(&disk);
-                File::open(&disk_path)
-                    .and_then(|mut file| read_partitions(&mut file, sector_size))
-                    .unwrap_or_else(|error| {
+                with_device(&disk_path, |file| read_partitions(file, sector_size)).unwrap_or_else(
+                    |error| {
                         log::debug!(
                             "cannot read the partition table of {}: {error}",
                             disk_path.display()
                         );
                         Vec::new()
-                    })
+                    },
+                )
             });
             let partition = table.iter().find(|p| u64::from(p.number) == number)?;
             Some(partition.partuuid.clone())
