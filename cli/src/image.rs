@@ -144,12 +144,12 @@ fn probe_auto_targets(
     if auto.is_empty() {
         return Vec::new();
     }
-    let devices = dumper::blkid::scan(sys_class_block, dev_root);
+    let devices = blkid::scan(sys_class_block, dev_root);
     auto.into_iter()
         .map(|(index, spec)| AutoTarget {
             index,
             device: spec.to_string(),
-            found: dumper::blkid::find(&devices, spec).and_then(|device| {
+            found: blkid::find(&devices, spec).and_then(|device| {
                 let fs = device.fs.as_ref()?;
                 Some((fs.fstype, device.dev_path.clone()))
             }),

@@ -11,6 +11,8 @@ use std::io;
 
 use thiserror::Error;
 
+use crate::bytes::{Bytes, OutOfBounds};
+
 /// Random-access reads of a vmcore: a `File` (pread), a byte slice, later an
 /// mmap of `/proc/vmcore`.
 pub trait ReadAt {
@@ -35,13 +37,12 @@ impl ReadAt for std::fs::File {
 
 impl ReadAt for [u8] {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let range = usize::try_from(offset)
+        let found = usize::try_from(offset)
             .ok()
-            .and_then(|start| Some(start..start.checked_add(buf.len())?))
-            .filter(|range| range.end <= self.len());
-        match range {
-            Some(range) => {
-                buf.copy_from_slice(&self[range]);
+            .and_then(|start| Bytes::new(self).slice(start, buf.len()).ok());
+        match found {
+            Some(bytes) => {
+                buf.copy_from_slice(bytes);
                 Ok(())
             }
             None => Err(io::Error::new(
@@ -88,7 +89,7 @@ const PHDR_SIZE: usize = 56;
 const SHDR_SIZE: usize = 64;
 const ET_CORE: u16 = 4;
 /// `e_phnum` value saying that the real count is in section header 0.
-const PN_XNUM: u16 = 0xffff;
+pub(crate) const PN_XNUM: u16 = 0xffff;
 
 /// Enough program headers for a machine with tens of thousands of memory
 /// ranges; a larger count means a corrupt header, not a bigger machine.
@@ -205,6 +206,100 @@ pub enum ElfError {
     NotesTooLarge { index: u64, total: u64 },
     #[error("note at file offset {offset:#x} runs past the end of its segment")]
     NoteTruncated { offset: u64 },
+    #[error("the {what} is cut short")]
+    Truncated {
+        what: &'static str,
+        #[source]
+        source: OutOfBounds,
+    },
+}
+
+/// The ELF header fields that reading a vmcore needs, checked to describe
+/// an x86_64 ELF64 little-endian core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ElfHeader {
+    pub e_machine: u16,
+    pub phdr_offset: u64,
+    pub shdr_offset: u64,
+    /// The count of program headers, or `PN_XNUM` when section header 0
+    /// holds it.
+    pub e_phnum: u16,
+}
+
+/// Parses and checks the 64-byte ELF header at the start of `bytes`.
+pub(crate) fn parse_elf_header(bytes: &[u8]) -> Result<ElfHeader, ElfError> {
+    let truncated = |source| ElfError::Truncated {
+        what: "ELF header",
+        source,
+    };
+    // The whole header or nothing: a file cut inside it is not a core, even
+    // where the fields read here happen to be whole.
+    let ehdr = Bytes::new(bytes)
+        .sub(0, ELF_HEADER_SIZE)
+        .map_err(truncated)?;
+    let magic = ehdr.array::<4>(0).map_err(truncated)?;
+    if magic != *b"\x7fELF" {
+        return Err(ElfError::BadMagic { found: magic });
+    }
+    let class = ehdr.u8(4).map_err(truncated)?;
+    if class != 2 {
+        return Err(ElfError::NotElf64 { class });
+    }
+    let data = ehdr.u8(5).map_err(truncated)?;
+    if data != 1 {
+        return Err(ElfError::NotLittleEndian { data });
+    }
+    let version = ehdr.u8(6).map_err(truncated)?;
+    if version != 1 {
+        return Err(ElfError::BadVersion { version });
+    }
+    let e_type = ehdr.u16_le(16).map_err(truncated)?;
+    if e_type != ET_CORE {
+        return Err(ElfError::NotCore { e_type });
+    }
+    let e_machine = ehdr.u16_le(18).map_err(truncated)?;
+    if e_machine != EM_X86_64 {
+        return Err(ElfError::UnsupportedMachine { e_machine });
+    }
+    let phentsize = ehdr.u16_le(54).map_err(truncated)?;
+    if phentsize as usize != PHDR_SIZE {
+        return Err(ElfError::BadPhentsize { phentsize });
+    }
+    Ok(ElfHeader {
+        e_machine,
+        phdr_offset: ehdr.u64_le(32).map_err(truncated)?,
+        shdr_offset: ehdr.u64_le(40).map_err(truncated)?,
+        e_phnum: ehdr.u16_le(56).map_err(truncated)?,
+    })
+}
+
+/// The fields of one program header, as they are in the file: nothing is
+/// checked but that the 56 bytes are there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProgramHeader {
+    pub p_type: u32,
+    pub file_offset: u64,
+    pub vaddr: u64,
+    pub paddr: u64,
+    pub file_size: u64,
+    pub mem_size: u64,
+}
+
+/// Parses the 56-byte program header at the start of `bytes`.
+pub(crate) fn parse_program_header(bytes: &[u8]) -> Result<ProgramHeader, ElfError> {
+    let truncated = |source| ElfError::Truncated {
+        what: "program header",
+        source,
+    };
+    let phdr = Bytes::new(bytes).sub(0, PHDR_SIZE).map_err(truncated)?;
+    Ok(ProgramHeader {
+        p_type: phdr.u32_le(0).map_err(truncated)?,
+        file_offset: phdr.u64_le(8).map_err(truncated)?,
+        vaddr: phdr.u64_le(16).map_err(truncated)?,
+        paddr: phdr.u64_le(24).map_err(truncated)?,
+        file_size: phdr.u64_le(32).map_err(truncated)?,
+        mem_size: phdr.u64_le(40).map_err(truncated)?,
+    })
 }
 
 /// Reads and checks the ELF header, the program header table and the notes
@@ -221,35 +316,12 @@ pub fn read_core_headers<R: ReadAt + ?Sized>(r: &R) -> Result<CoreHeaders, ElfEr
             offset: 0,
             source,
         })?;
-
-    let magic = [ehdr[0], ehdr[1], ehdr[2], ehdr[3]];
-    if magic != *b"\x7fELF" {
-        return Err(ElfError::BadMagic { found: magic });
-    }
-    if ehdr[4] != 2 {
-        return Err(ElfError::NotElf64 { class: ehdr[4] });
-    }
-    if ehdr[5] != 1 {
-        return Err(ElfError::NotLittleEndian { data: ehdr[5] });
-    }
-    if ehdr[6] != 1 {
-        return Err(ElfError::BadVersion { version: ehdr[6] });
-    }
-    let e_type = le_u16(&ehdr, 16);
-    if e_type != ET_CORE {
-        return Err(ElfError::NotCore { e_type });
-    }
-    let e_machine = le_u16(&ehdr, 18);
-    if e_machine != EM_X86_64 {
-        return Err(ElfError::UnsupportedMachine { e_machine });
-    }
-    let phdr_offset = le_u64(&ehdr, 32);
-    let shdr_offset = le_u64(&ehdr, 40);
-    let phentsize = le_u16(&ehdr, 54);
-    let e_phnum = le_u16(&ehdr, 56);
-    if phentsize as usize != PHDR_SIZE {
-        return Err(ElfError::BadPhentsize { phentsize });
-    }
+    let ElfHeader {
+        e_machine,
+        phdr_offset,
+        shdr_offset,
+        e_phnum,
+    } = parse_elf_header(&ehdr)?;
 
     let phdr_count = if e_phnum == PN_XNUM {
         // With more than 0xfffe program headers, the real count is in the
@@ -259,7 +331,13 @@ pub fn read_core_headers<R: ReadAt + ?Sized>(r: &R) -> Result<CoreHeaders, ElfEr
             .map_err(|_| ElfError::SectionHeaderOutOfFile {
                 offset: shdr_offset,
             })?;
-        u64::from(le_u32(&shdr, 44))
+        let sh_info = Bytes::new(&shdr)
+            .u32_le(44)
+            .map_err(|source| ElfError::Truncated {
+                what: "section header 0",
+                source,
+            })?;
+        u64::from(sh_info)
     } else {
         u64::from(e_phnum)
     };
@@ -297,12 +375,14 @@ pub fn read_core_headers<R: ReadAt + ?Sized>(r: &R) -> Result<CoreHeaders, ElfEr
     let mut notes_total: u64 = 0;
     for (index, phdr) in table.chunks_exact(PHDR_SIZE).enumerate() {
         let index = index as u64;
-        let p_type = le_u32(phdr, 0);
-        let file_offset = le_u64(phdr, 8);
-        let vaddr = le_u64(phdr, 16);
-        let paddr = le_u64(phdr, 24);
-        let file_size = le_u64(phdr, 32);
-        let mem_size = le_u64(phdr, 40);
+        let ProgramHeader {
+            p_type,
+            file_offset,
+            vaddr,
+            paddr,
+            file_size,
+            mem_size,
+        } = parse_program_header(phdr)?;
         match p_type {
             PT_LOAD => {
                 let segment = LoadSegment {
@@ -379,37 +459,48 @@ fn check_load(index: u64, segment: &LoadSegment) -> Result<(), ElfError> {
     Ok(())
 }
 
+/// Bytes of a note header: namesz, descsz and type, 4 bytes each.
+const NOTE_HEADER_SIZE: usize = 12;
+
 /// Splits a note segment into notes. Each note is a 12-byte header (namesz,
 /// descsz, type), the name and the descriptor, each padded to 4 bytes. Like
 /// the kernel's vmcore code, a note with an empty name ends the segment:
-/// older producers pad note segments with zeroes.
+/// older producers pad note segments with zeroes. So does a tail too short
+/// for a note header, which is padding rather than a note: the notes before
+/// it are whole, and VMCOREINFO among them is worth keeping.
 fn parse_notes(data: &[u8], segment_offset: u64, notes: &mut Vec<Note>) -> Result<(), ElfError> {
+    let data = Bytes::new(data);
     let mut pos = 0usize;
-    while data.len() - pos >= 12 {
+    while let Ok(header) = data.sub(pos, NOTE_HEADER_SIZE) {
         let note_offset = segment_offset + pos as u64;
-        let namesz = le_u32(data, pos) as usize;
-        let descsz = le_u32(data, pos + 4) as usize;
-        let note_type = le_u32(data, pos + 8);
+        let truncated = |_| ElfError::NoteTruncated {
+            offset: note_offset,
+        };
+        let namesz = header.u32_le(0).map_err(truncated)? as usize;
+        let descsz = header.u32_le(4).map_err(truncated)? as usize;
+        let note_type = header.u32_le(8).map_err(truncated)?;
         if namesz == 0 {
             break;
         }
-        let name_start = pos + 12;
-        let bounds = name_start.checked_add(namesz).and_then(|name_end| {
-            let desc_start = align4(name_end)?;
-            let desc_end = desc_start.checked_add(descsz)?;
-            (desc_end <= data.len()).then_some((name_end, desc_start, desc_end))
-        });
-        let (name_end, desc_start, desc_end) = bounds.ok_or(ElfError::NoteTruncated {
+        let name_start = pos + NOTE_HEADER_SIZE;
+        let name = data.slice(name_start, namesz).map_err(truncated)?;
+        // name_start + namesz fits: the slice above is inside the data.
+        let desc_start = align4(name_start + namesz).ok_or(ElfError::NoteTruncated {
             offset: note_offset,
         })?;
-        let name = &data[name_start..name_end];
-        let name_len = name.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        let desc = data.slice(desc_start, descsz).map_err(truncated)?;
+        // The name without its NUL terminator (and any further NULs).
+        let mut name = name;
+        while let [rest @ .., 0] = name {
+            name = rest;
+        }
         notes.push(Note {
-            name: name[..name_len].to_vec(),
+            name: name.to_vec(),
             note_type,
-            desc: data[desc_start..desc_end].to_vec(),
+            desc: desc.to_vec(),
         });
         // The last note's descriptor padding may be missing.
+        let desc_end = desc_start + descsz;
         pos = align4(desc_end).map_or(data.len(), |next| next.min(data.len()));
     }
     Ok(())
@@ -417,23 +508,6 @@ fn parse_notes(data: &[u8], segment_offset: u64, notes: &mut Vec<Note>) -> Resul
 
 fn align4(n: usize) -> Option<usize> {
     Some(n.checked_add(3)? & !3)
-}
-
-/// Little-endian field readers for buffers whose length the caller checked.
-pub(crate) fn le_u16(buf: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([buf[at], buf[at + 1]])
-}
-
-pub(crate) fn le_u32(buf: &[u8], at: usize) -> u32 {
-    let mut bytes = [0u8; 4];
-    bytes.copy_from_slice(&buf[at..at + 4]);
-    u32::from_le_bytes(bytes)
-}
-
-pub(crate) fn le_u64(buf: &[u8], at: usize) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&buf[at..at + 8]);
-    u64::from_le_bytes(bytes)
 }
 
 #[cfg(test)]
@@ -597,6 +671,127 @@ mod tests {
             matches!(err, ElfError::ProgramHeadersOutOfFile { .. }),
             "{err:?}"
         );
+    }
+
+    /// Every prefix of a structure shorter than the whole is an error,
+    /// never a panic, and the whole structure parses.
+    #[test]
+    fn truncated_structures_are_errors() {
+        type Parse = fn(&[u8]) -> Result<(), ElfError>;
+        type Check = fn(&ElfError) -> bool;
+        let core = minimal_core();
+        let headers = read_core_headers(core.as_slice()).unwrap();
+        let header_size = headers.header_size as usize;
+        let cases: &[(&str, &[u8], Parse, Check)] = &[
+            (
+                "ELF header",
+                &core[..ELF_HEADER_SIZE],
+                |bytes| parse_elf_header(bytes).map(drop),
+                |e| {
+                    matches!(
+                        e,
+                        ElfError::Truncated {
+                            what: "ELF header",
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "program header",
+                &core[ELF_HEADER_SIZE..ELF_HEADER_SIZE + PHDR_SIZE],
+                |bytes| parse_program_header(bytes).map(drop),
+                |e| {
+                    matches!(
+                        e,
+                        ElfError::Truncated {
+                            what: "program header",
+                            ..
+                        }
+                    )
+                },
+            ),
+            // The ELF header, the program header table and the notes, as a
+            // file cut short: each cut is in one of them.
+            (
+                "core headers",
+                &core[..header_size],
+                |bytes| read_core_headers(bytes).map(drop),
+                |e| {
+                    matches!(
+                        e,
+                        ElfError::TooSmall { .. }
+                            | ElfError::ProgramHeadersOutOfFile { .. }
+                            | ElfError::NoteSegmentOutOfFile { .. }
+                    )
+                },
+            ),
+        ];
+        for (what, whole, parse, check) in cases {
+            for len in 0..whole.len() {
+                match parse(&whole[..len]) {
+                    Err(e) => assert!(check(&e), "{what} cut at {len}: unexpected error {e:?}"),
+                    Ok(()) => panic!("{what} cut at {len}: accepted"),
+                }
+            }
+            parse(whole).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        }
+    }
+
+    /// A note segment cut at every length: a cut inside a note whose header
+    /// is whole is that note's truncation; a cut at a note's end or in the
+    /// next one's header keeps the whole notes before it.
+    #[test]
+    fn truncated_note_segments() {
+        let notes: &[(&[u8], u32, &[u8])] = &[
+            (b"CORE", 1, &[0xaa; 20]),
+            (b"VMCOREINFO", 0, b"OSRELEASE=6.1.0\nPAGESIZE=4096\n"),
+            // A name and a descriptor that need padding.
+            (b"LINUX", 0x202, &[1, 2, 3, 4, 5, 6, 7]),
+        ];
+        let mut core = CoreBuilder::new();
+        // Where each note starts and where its descriptor ends, in the
+        // segment, as the builder lays them out.
+        let mut bounds = Vec::new();
+        let mut at = 0usize;
+        for (name, note_type, desc) in notes {
+            core.note(name, *note_type, desc);
+            let desc_start = (at + 12 + name.len() + 1).next_multiple_of(4);
+            bounds.push((at, desc_start + desc.len()));
+            at = (desc_start + desc.len()).next_multiple_of(4);
+        }
+        let bytes = core.build();
+        let segment_offset = ELF_HEADER_SIZE + PHDR_SIZE;
+        let segment = &bytes[segment_offset..segment_offset + at];
+        let expected: Vec<Note> = notes
+            .iter()
+            .map(|(name, note_type, desc)| Note {
+                name: name.to_vec(),
+                note_type: *note_type,
+                desc: desc.to_vec(),
+            })
+            .collect();
+
+        for len in 0..=segment.len() {
+            let whole = bounds.iter().filter(|(_, end)| *end <= len).count();
+            let next_start = match whole {
+                0 => 0,
+                n => bounds[n - 1].1.next_multiple_of(4).min(len),
+            };
+            let cut_inside = whole < notes.len() && len - next_start >= 12;
+            let mut got = Vec::new();
+            let result = parse_notes(&segment[..len], segment_offset as u64, &mut got);
+            if cut_inside {
+                let offset = (segment_offset + bounds[whole].0) as u64;
+                assert!(
+                    matches!(result, Err(ElfError::NoteTruncated { offset: o }) if o == offset),
+                    "cut at {len}: {result:?}"
+                );
+            } else {
+                assert!(result.is_ok(), "cut at {len}: {result:?}");
+                assert_eq!(got, expected[..whole], "cut at {len}");
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 #![deny(unsafe_code)]
 
-pub mod blkid;
+pub mod bytes;
 pub mod elf;
 pub mod output;
 pub mod plan;

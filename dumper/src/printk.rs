@@ -22,7 +22,8 @@ use std::io::{self, Write};
 
 use thiserror::Error;
 
-use crate::elf::{le_u16, le_u32, le_u64, ReadAt};
+use crate::bytes::{Bytes, OutOfBounds};
+use crate::elf::ReadAt;
 use crate::vmcore::{Vmcore, VmcoreError};
 use crate::vmcoreinfo::VmcoreInfo;
 
@@ -90,6 +91,13 @@ pub enum PrintkError {
         #[source]
         source: VmcoreError,
     },
+    #[error("{field} lies outside the {what} bytes read")]
+    FieldRead {
+        what: &'static str,
+        field: &'static str,
+        #[source]
+        source: OutOfBounds,
+    },
 }
 
 /// Cap on the size of any printk structure read whole (the largest,
@@ -111,6 +119,13 @@ const DESC_FLAGS_SHIFT: u32 = 62;
 const DESC_ID_MASK: u64 = (1 << DESC_FLAGS_SHIFT) - 1;
 const DESC_COMMITTED: u64 = 1;
 const DESC_FINALIZED: u64 = 2;
+
+/// The structures read whole, by their names in VMCOREINFO's SIZE() and
+/// OFFSET() entries (and in errors).
+const RB: &str = "printk_ringbuffer";
+const DESC: &str = "prb_desc";
+const INFO: &str = "printk_info";
+const LOG: &str = "printk_log";
 
 /// What precedes a message in the lockless ring's text blocks: the
 /// descriptor id, an `unsigned long`.
@@ -303,6 +318,21 @@ fn nested(
         })
 }
 
+/// A field read from a structure's bytes. The layouts were checked against
+/// the structure sizes, and the buffers have those sizes, so an error here
+/// is a bug in those checks; it fails the log rather than PID 1.
+fn field<T>(
+    what: &'static str,
+    field: &'static str,
+    read: Result<T, OutOfBounds>,
+) -> Result<T, PrintkError> {
+    read.map_err(|source| PrintkError::FieldRead {
+        what,
+        field,
+        source,
+    })
+}
+
 /// Where each lockless ring field is, as byte indexes into the structure
 /// it is read from; each was checked to fit in that structure.
 struct LocklessLayout {
@@ -327,9 +357,6 @@ struct LocklessLayout {
 
 impl LocklessLayout {
     fn from_vmcoreinfo(info: &VmcoreInfo) -> Result<Self, PrintkError> {
-        const RB: &str = "printk_ringbuffer";
-        const DESC: &str = "prb_desc";
-        const INFO: &str = "printk_info";
         let rb_size = need_size(info, RB)?;
         let desc_size = need_size(info, DESC)?;
         let info_size = need_size(info, INFO)?;
@@ -452,7 +479,7 @@ struct DescReader<'a, R> {
 }
 
 impl<R: ReadAt> DescReader<'_, R> {
-    fn get(&mut self, slot: u64) -> Result<&[u8], PrintkError> {
+    fn get(&mut self, slot: u64) -> Result<Bytes<'_>, PrintkError> {
         if slot < self.first_slot || slot - self.first_slot >= self.cached {
             // A descriptor is at least one byte: SIZE(prb_desc) = 0 would
             // make every field check fail before this.
@@ -465,7 +492,11 @@ impl<R: ReadAt> DescReader<'_, R> {
             self.cached = n;
         }
         let at = ((slot - self.first_slot) * self.size) as usize;
-        Ok(&self.bytes[at..at + self.size as usize])
+        field(
+            "prb_desc_ring.descs[]",
+            "descriptor",
+            Bytes::new(&self.bytes).sub(at, self.size as usize),
+        )
     }
 }
 
@@ -476,10 +507,11 @@ fn read_lockless<R: ReadAt>(
 ) -> Result<Vec<Record>, PrintkError> {
     let layout = LocklessLayout::from_vmcoreinfo(info)?;
     let rb_addr = read_u64(core, "prb", prb_symbol)?;
-    let mut rb = vec![0u8; layout.rb_size as usize];
-    read_bytes(core, "printk_ringbuffer", rb_addr, &mut rb)?;
+    let mut rb_buf = vec![0u8; layout.rb_size as usize];
+    read_bytes(core, "printk_ringbuffer", rb_addr, &mut rb_buf)?;
+    let rb = Bytes::new(&rb_buf);
 
-    let count_bits = le_u32(&rb, layout.count_bits);
+    let count_bits = field(RB, "desc_ring.count_bits", rb.u32_le(layout.count_bits))?;
     if count_bits > MAX_DESC_COUNT_BITS {
         return Err(PrintkError::RingTooLarge {
             what: "prb_desc_ring.count_bits",
@@ -487,7 +519,7 @@ fn read_lockless<R: ReadAt>(
             limit: MAX_DESC_COUNT_BITS,
         });
     }
-    let size_bits = le_u32(&rb, layout.size_bits);
+    let size_bits = field(RB, "text_data_ring.size_bits", rb.u32_le(layout.size_bits))?;
     if size_bits > MAX_DATA_SIZE_BITS {
         return Err(PrintkError::RingTooLarge {
             what: "prb_data_ring.size_bits",
@@ -497,10 +529,10 @@ fn read_lockless<R: ReadAt>(
     }
     let count = 1u64 << count_bits;
     let data_size = 1u64 << size_bits;
-    let infos = le_u64(&rb, layout.infos);
-    let data = le_u64(&rb, layout.data);
-    let head_id = le_u64(&rb, layout.head_id) & DESC_ID_MASK;
-    let tail_id = le_u64(&rb, layout.tail_id) & DESC_ID_MASK;
+    let infos = field(RB, "desc_ring.infos", rb.u64_le(layout.infos))?;
+    let data = field(RB, "text_data_ring.data", rb.u64_le(layout.data))?;
+    let head_id = field(RB, "desc_ring.head_id", rb.u64_le(layout.head_id))? & DESC_ID_MASK;
+    let tail_id = field(RB, "desc_ring.tail_id", rb.u64_le(layout.tail_id))? & DESC_ID_MASK;
 
     // makedumpfile walks from tail_id to head_id inclusive. A ring never
     // holds more than `count` descriptors, so a longer distance means a
@@ -519,7 +551,7 @@ fn read_lockless<R: ReadAt>(
 
     let mut descs = DescReader {
         core,
-        base: le_u64(&rb, layout.descs),
+        base: field(RB, "desc_ring.descs", rb.u64_le(layout.descs))?,
         size: layout.desc_size,
         count,
         first_slot: 0,
@@ -533,7 +565,7 @@ fn read_lockless<R: ReadAt>(
         let id = first_id.wrapping_add(i) & DESC_ID_MASK;
         let slot = id % count;
         let desc = descs.get(slot)?;
-        let state_var = le_u64(desc, layout.state_var);
+        let state_var = field(DESC, "state_var", desc.u64_le(layout.state_var))?;
         // Skip what is not committed or finalized, including a slot that
         // holds another id (desc_miss): reserved records are being written,
         // reusable ones have lost their data.
@@ -541,8 +573,10 @@ fn read_lockless<R: ReadAt>(
         if state_var & DESC_ID_MASK != id || (state != DESC_COMMITTED && state != DESC_FINALIZED) {
             continue;
         }
-        let mut begin = le_u64(desc, layout.lpos_begin) % data_size;
-        let mut next = le_u64(desc, layout.lpos_next) % data_size;
+        let mut begin = field(DESC, "text_blk_lpos.begin", desc.u64_le(layout.lpos_begin))?;
+        let mut next = field(DESC, "text_blk_lpos.next", desc.u64_le(layout.lpos_next))?;
+        begin %= data_size;
+        next %= data_size;
         // A data-less record (empty text, or text dropped for lack of
         // space) has equal positions.
         if begin == next {
@@ -552,7 +586,8 @@ fn read_lockless<R: ReadAt>(
         // slot < 2^26 and info_size <= MAX_STRUCT_SIZE: no overflow.
         let info_addr = add("prb_desc_ring.infos[]", infos, slot * layout.info_size)?;
         read_bytes(core, "prb_desc_ring.infos[]", info_addr, &mut info_buf)?;
-        let text_len = u64::from(le_u16(&info_buf, layout.text_len));
+        let info_rec = Bytes::new(&info_buf);
+        let text_len = u64::from(field(INFO, "text_len", info_rec.u16_le(layout.text_len))?);
 
         // A block that would have wrapped is stored at the start of the
         // ring; its data follows the descriptor id. Kernels with the change
@@ -586,13 +621,18 @@ fn read_lockless<R: ReadAt>(
 
         // struct printk_info has `u16 text_len; u8 facility; u8 flags:5,
         // level:3` with no VMCOREINFO entries for the last two.
-        let byte_after = |n: usize| info_buf.get(layout.text_len + 2 + n).copied().unwrap_or(0);
+        // A structure that ends before them reads them as zero.
+        let byte_after = |n: usize| info_rec.u8(layout.text_len + 2 + n).unwrap_or(0);
+        let caller_id = match layout.caller_id {
+            Some(at) => Some(field(INFO, "caller_id", info_rec.u32_le(at))?),
+            None => None,
+        };
         records.push(Record {
-            seq: le_u64(&info_buf, layout.seq),
-            ts_nsec: le_u64(&info_buf, layout.ts_nsec),
+            seq: field(INFO, "seq", info_rec.u64_le(layout.seq))?,
+            ts_nsec: field(INFO, "ts_nsec", info_rec.u64_le(layout.ts_nsec))?,
             level: byte_after(1) >> 5,
             facility: byte_after(0),
-            caller_id: layout.caller_id.map(|at| le_u32(&info_buf, at)),
+            caller_id,
             text,
         });
     }
@@ -648,7 +688,6 @@ fn read_legacy<R: ReadAt>(
     info: &VmcoreInfo,
     log_buf_symbol: u64,
 ) -> Result<Vec<Record>, PrintkError> {
-    const LOG: &str = "printk_log";
     let header = need_size(info, LOG)?;
     let layout = LegacyLayout {
         header,
@@ -701,12 +740,18 @@ fn read_legacy<R: ReadAt>(
         read_bytes(core, "printk_log record", vaddr, &mut hdr_buf)?;
         // struct printk_log has `u16 text_len; u16 dict_len; u8 facility;
         // u8 flags:5, level:3` with no VMCOREINFO entries for the last two.
-        let byte_after = |n: usize| hdr_buf.get(layout.text_len + 4 + n).copied().unwrap_or(0);
+        let hdr = Bytes::new(&hdr_buf);
+        // A header that ends before them reads them as zero.
+        let byte_after = |n: usize| hdr.u8(layout.text_len + 4 + n).unwrap_or(0);
+        let caller_id = match layout.caller_id {
+            Some(at) => Some(field(LOG, "caller_id", hdr.u32_le(at))?),
+            None => None,
+        };
         Ok(LegacyHeader {
-            len: u64::from(le_u16(&hdr_buf, layout.len)),
-            text_len: u64::from(le_u16(&hdr_buf, layout.text_len)),
-            ts_nsec: le_u64(&hdr_buf, layout.ts_nsec),
-            caller_id: layout.caller_id.map(|at| le_u32(&hdr_buf, at)),
+            len: u64::from(field(LOG, "len", hdr.u16_le(layout.len))?),
+            text_len: u64::from(field(LOG, "text_len", hdr.u16_le(layout.text_len))?),
+            ts_nsec: field(LOG, "ts_nsec", hdr.u64_le(layout.ts_nsec))?,
+            caller_id,
             facility: byte_after(0),
             level: byte_after(1) >> 5,
         })
@@ -775,8 +820,10 @@ fn read_legacy<R: ReadAt>(
             // cycle's length and `mu` the first index in it.
             let lambda = length as usize;
             let sequence: Vec<u64> = visited.iter().copied().chain([next]).collect();
-            let mu = (0..sequence.len() - lambda)
-                .find(|&i| sequence[i] == sequence[i + lambda])
+            let mu = sequence
+                .iter()
+                .zip(sequence.iter().skip(lambda))
+                .position(|(a, b)| a == b)
                 .unwrap_or(0);
             records.truncate(mu + lambda);
             log::warn!("printk log_buf: cycle at index {next:#x}; the buffer is corrupt");

@@ -34,7 +34,11 @@ use super::{
     zero_checksum, CHECKSUM_FLAG, ENTRY_BYTES, FOOTER_BYTES, MAX_FRAMES, MAX_FRAME_BYTES,
     SEEKABLE_MAGIC, SKIPPABLE_MAGIC, ZSTD_MAGIC,
 };
-use crate::elf::{le_u16, le_u32, le_u64, read_core_headers, ElfError, ReadAt, PT_LOAD};
+use crate::bytes::{Bytes, OutOfBounds};
+use crate::elf::{
+    parse_elf_header, parse_program_header, read_core_headers, ElfError, ProgramHeader, ReadAt,
+    PN_XNUM, PT_LOAD,
+};
 
 /// Decompressed bytes per cache entry, and per step of sequential decoding.
 pub const PIECE_BYTES: usize = 1 << 20;
@@ -297,6 +301,12 @@ pub enum SeekableError {
     },
     #[error("cannot read {len} bytes at {offset:#x}: the intact part of the dump is {size} bytes")]
     OutOfRange { offset: u64, len: usize, size: u64 },
+    #[error("a field of the {what} lies outside the bytes read")]
+    FieldRead {
+        what: &'static str,
+        #[source]
+        source: OutOfBounds,
+    },
 }
 
 impl SeekableError {
@@ -309,7 +319,9 @@ impl SeekableError {
             | SeekableError::TrailingData { frame, .. }
             | SeekableError::SizeMismatch { frame, .. }
             | SeekableError::ChecksumMismatch { frame, .. } => Some(frame),
-            SeekableError::Read { .. } | SeekableError::OutOfRange { .. } => None,
+            SeekableError::Read { .. }
+            | SeekableError::OutOfRange { .. }
+            | SeekableError::FieldRead { .. } => None,
         }
     }
 
@@ -369,7 +381,9 @@ impl SeekableError {
                 expected,
                 actual,
             },
-            SeekableError::Read { .. } | SeekableError::OutOfRange { .. } => return None,
+            SeekableError::Read { .. }
+            | SeekableError::OutOfRange { .. }
+            | SeekableError::FieldRead { .. } => return None,
         })
     }
 }
@@ -404,14 +418,16 @@ struct FrameHeader {
 /// Parses a frame header from the bytes at the start of a frame (the
 /// magic included); `bytes` may run past the header.
 fn parse_frame_header(bytes: &[u8]) -> Result<FrameHeader, FrameHeaderProblem> {
-    if bytes.len() < 5 {
-        return Err(FrameHeaderProblem::Truncated);
-    }
-    let magic = le_u32(bytes, 0);
+    let bytes = Bytes::new(bytes);
+    let truncated = |_: OutOfBounds| FrameHeaderProblem::Truncated;
+    // The magic and the descriptor, or nothing: four bytes of a wrong magic
+    // are a header cut short as much as four bytes of the right one.
+    let start = bytes.sub(0, 5).map_err(truncated)?;
+    let magic = start.u32_le(0).map_err(truncated)?;
     if magic != ZSTD_MAGIC {
         return Err(FrameHeaderProblem::BadMagic { magic });
     }
-    let descriptor = bytes[4];
+    let descriptor = start.u8(4).map_err(truncated)?;
     let fcs_flag = descriptor >> 6;
     let single_segment = descriptor & 0x20 != 0;
     if descriptor & 0x08 != 0 {
@@ -428,15 +444,15 @@ fn parse_frame_header(bytes: &[u8]) -> Result<FrameHeader, FrameHeaderProblem> {
         _ => 8,
     };
     let header_len = 5 + window_len + dictionary_id_len + fcs_len;
-    if bytes.len() < header_len {
-        return Err(FrameHeaderProblem::Truncated);
-    }
+    // The whole header first, so that a cut one is told apart from the
+    // problems of its fields.
+    let header = bytes.sub(0, header_len).map_err(truncated)?;
     let dictionary_at = 5 + window_len;
     let mut dictionary_id = 0u32;
-    for (i, &byte) in bytes[dictionary_at..dictionary_at + dictionary_id_len]
-        .iter()
-        .enumerate()
-    {
+    let dictionary_bytes = header
+        .slice(dictionary_at, dictionary_id_len)
+        .map_err(truncated)?;
+    for (i, &byte) in dictionary_bytes.iter().enumerate() {
         dictionary_id |= u32::from(byte) << (8 * i);
     }
     if dictionary_id != 0 {
@@ -444,7 +460,8 @@ fn parse_frame_header(bytes: &[u8]) -> Result<FrameHeader, FrameHeaderProblem> {
     }
     let fcs_at = dictionary_at + dictionary_id_len;
     let mut content_size = 0u64;
-    for (i, &byte) in bytes[fcs_at..fcs_at + fcs_len].iter().enumerate() {
+    let fcs_bytes = header.slice(fcs_at, fcs_len).map_err(truncated)?;
+    for (i, &byte) in fcs_bytes.iter().enumerate() {
         content_size |= u64::from(byte) << (8 * i);
     }
     let content_size = match fcs_len {
@@ -465,7 +482,8 @@ fn parse_frame_header(bytes: &[u8]) -> Result<FrameHeader, FrameHeaderProblem> {
 /// and the most it decompresses to; `None` for a reserved block type or an
 /// oversized block.
 fn parse_block_header(bytes: [u8; 3]) -> Option<(bool, u64, u64, u64)> {
-    let header = u32::from(bytes[0]) | u32::from(bytes[1]) << 8 | u32::from(bytes[2]) << 16;
+    let [b0, b1, b2] = bytes;
+    let header = u32::from(b0) | u32::from(b1) << 8 | u32::from(b2) << 16;
     let last = header & 1 != 0;
     let size = u64::from(header >> 3);
     if size > BLOCK_MAX {
@@ -503,7 +521,7 @@ impl<'r, R: ReadAt + ?Sized> Peeker<'r, R> {
 
     /// `len` bytes at `offset` (at most [`SCAN_READ_AHEAD`]), or `None` if
     /// the file ends before.
-    fn get(&mut self, offset: u64, len: usize) -> Result<Option<&[u8]>, SeekableError> {
+    fn get(&mut self, offset: u64, len: usize) -> Result<Option<Bytes<'_>>, SeekableError> {
         let Some(end) = offset
             .checked_add(len as u64)
             .filter(|&end| end <= self.size)
@@ -524,7 +542,13 @@ impl<'r, R: ReadAt + ?Sized> Peeker<'r, R> {
             self.buffer_start = offset;
         }
         let at = (offset - self.buffer_start) as usize;
-        Ok(Some(&self.buffer[at..at + len]))
+        Bytes::new(&self.buffer)
+            .sub(at, len)
+            .map(Some)
+            .map_err(|source| SeekableError::FieldRead {
+                what: "frame headers",
+                source,
+            })
     }
 }
 
@@ -534,6 +558,12 @@ enum ScanStep {
     Skippable { end: u64 },
     End,
     Damage(DamageKind),
+}
+
+/// A field that the peeker handed over too short: the peeker returns
+/// exactly the bytes asked for, so this is a bug, reported as an error.
+fn frame_field(what: &'static str) -> impl Fn(OutOfBounds) -> SeekableError {
+    move |source| SeekableError::FieldRead { what, source }
 }
 
 /// Looks at what starts at `offset` of the file.
@@ -548,12 +578,15 @@ fn scan_one<R: ReadAt + ?Sized>(
     let Some(magic) = peeker.get(offset, 4)? else {
         return Ok(ScanStep::Damage(DamageKind::Truncated));
     };
-    let magic = le_u32(magic, 0);
+    let magic = magic.u32_le(0).map_err(frame_field("frame magic"))?;
     if magic & SKIPPABLE_MASK == SKIPPABLE_MAGIC & SKIPPABLE_MASK {
         let Some(header) = peeker.get(offset, 8)? else {
             return Ok(ScanStep::Damage(DamageKind::SkippableTruncated));
         };
-        let end = offset + 8 + u64::from(le_u32(header, 4));
+        let size = header
+            .u32_le(4)
+            .map_err(frame_field("skippable frame header"))?;
+        let end = offset + 8 + u64::from(size);
         if end > peeker.size {
             return Ok(ScanStep::Damage(DamageKind::SkippableTruncated));
         }
@@ -566,7 +599,7 @@ fn scan_one<R: ReadAt + ?Sized>(
     let Some(bytes) = peeker.get(offset, available)? else {
         return Ok(ScanStep::Damage(DamageKind::Truncated));
     };
-    let header = match parse_frame_header(bytes) {
+    let header = match parse_frame_header(bytes.as_slice()) {
         Ok(header) => header,
         Err(FrameHeaderProblem::Truncated) => return Ok(ScanStep::Damage(DamageKind::Truncated)),
         Err(_) => return Ok(ScanStep::Damage(DamageKind::BadFrameHeader)),
@@ -584,8 +617,8 @@ fn scan_one<R: ReadAt + ?Sized>(
         let Some(bytes) = peeker.get(at, 3)? else {
             return Ok(ScanStep::Damage(DamageKind::Truncated));
         };
-        let Some((last, body, min, max)) = parse_block_header([bytes[0], bytes[1], bytes[2]])
-        else {
+        let block = bytes.array::<3>(0).map_err(frame_field("block header"))?;
+        let Some((last, body, min, max)) = parse_block_header(block) else {
             return Ok(ScanStep::Damage(DamageKind::BadBlock { offset: at }));
         };
         least += min;
@@ -602,7 +635,7 @@ fn scan_one<R: ReadAt + ?Sized>(
         let Some(bytes) = peeker.get(at, 4)? else {
             return Ok(ScanStep::Damage(DamageKind::Truncated));
         };
-        let checksum = le_u32(bytes, 0);
+        let checksum = bytes.u32_le(0).map_err(frame_field("frame checksum"))?;
         at += 4;
         Some(checksum)
     } else {
@@ -675,12 +708,14 @@ fn read_table<R: ReadAt + ?Sized>(
             offset: footer_at,
             source,
         })?;
-    if le_u32(&footer, 5) != SEEKABLE_MAGIC {
+    let footer = Bytes::new(&footer);
+    let footer_field = frame_field("seek table footer");
+    if footer.u32_le(5).map_err(&footer_field)? != SEEKABLE_MAGIC {
         return Ok(Err(TableStatus::Missing));
     }
     let inconsistent = |problem| Ok(Err(TableStatus::Inconsistent(problem)));
-    let count = u64::from(le_u32(&footer, 0));
-    let descriptor = footer[4];
+    let count = u64::from(footer.u32_le(0).map_err(&footer_field)?);
+    let descriptor = footer.u8(4).map_err(&footer_field)?;
     // Bits 6-2 are reserved and must be zero; bits 1-0 are unused.
     if descriptor & 0x7c != 0 {
         return inconsistent(TableProblem::ReservedBits { descriptor });
@@ -710,7 +745,10 @@ fn read_table<R: ReadAt + ?Sized>(
             offset: table_at,
             source,
         })?;
-    let (magic, size) = (le_u32(&header, 0), le_u32(&header, 4));
+    let header = Bytes::new(&header);
+    let header_field = frame_field("seek table header");
+    let magic = header.u32_le(0).map_err(&header_field)?;
+    let size = header.u32_le(4).map_err(&header_field)?;
     if magic != SKIPPABLE_MAGIC || u64::from(size) != table_bytes - 8 {
         return inconsistent(TableProblem::BadFrameHeader { magic, size });
     }
@@ -726,10 +764,15 @@ fn read_table<R: ReadAt + ?Sized>(
     let mut frames = Vec::with_capacity(count as usize);
     let mut compressed = 0u64;
     let mut decompressed = 0u64;
+    let entry_field = frame_field("seek table entry");
     for (index, entry) in entries.chunks_exact(entry_bytes).enumerate() {
-        let compressed_size = le_u32(entry, 0);
-        let decompressed_size = le_u32(entry, 4);
-        let checksum = (entry_bytes == ENTRY_BYTES).then(|| le_u32(entry, 8));
+        let entry = Bytes::new(entry);
+        let compressed_size = entry.u32_le(0).map_err(&entry_field)?;
+        let decompressed_size = entry.u32_le(4).map_err(&entry_field)?;
+        let checksum = match entry_bytes == ENTRY_BYTES {
+            true => Some(entry.u32_le(8).map_err(&entry_field)?),
+            false => None,
+        };
         // Every frame has a header and a block; a frame holds 1 GiB at
         // most; and zstd never makes a frame larger than its bound (it
         // stores incompressible blocks raw). The last check also bounds
@@ -814,16 +857,16 @@ impl FrameDecoder {
             offset: info.compressed_offset,
             problem,
         };
-        let mut header = [0u8; FRAME_HEADER_MAX];
         let len = info.compressed_size.min(FRAME_HEADER_MAX as u64) as usize;
+        let mut header = vec![0u8; len];
         reader
-            .read_exact_at(&mut header[..len], info.compressed_offset)
+            .read_exact_at(&mut header, info.compressed_offset)
             .map_err(|source| SeekableError::Read {
                 what: "frame header",
                 offset: info.compressed_offset,
                 source,
             })?;
-        let parsed = parse_frame_header(&header[..len]).map_err(header_problem)?;
+        let parsed = parse_frame_header(&header).map_err(header_problem)?;
         match parsed.content_size {
             None => return Err(header_problem(FrameHeaderProblem::NoContentSize)),
             Some(in_header) if in_header != info.decompressed_size => {
@@ -1449,11 +1492,28 @@ pub enum SalvageError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot patch {field} of the {what}")]
+    Patch {
+        what: &'static str,
+        field: &'static str,
+        #[source]
+        source: OutOfBounds,
+    },
 }
 
 const ELF_HEADER_BYTES: usize = 64;
 const PHDR_BYTES: usize = 56;
-const PN_XNUM: u16 = 0xffff;
+
+/// A copy of `bytes` with `value` written at `at`, in place of as many
+/// bytes.
+fn patched(bytes: &[u8], at: usize, value: &[u8]) -> Result<Vec<u8>, OutOfBounds> {
+    let bytes = Bytes::new(bytes);
+    // The replaced bytes must be there; then what follows them starts
+    // inside the buffer or right at its end.
+    bytes.slice(at, value.len())?;
+    let after = bytes.tail(at + value.len())?;
+    Ok([bytes.slice(0, at)?, value, after.as_slice()].concat())
+}
 
 /// Plans how to make the vmcore prefix `core` (everything that is left of
 /// a vmcore cut short) a valid ELF core: PT_LOADs whose file data lies
@@ -1484,15 +1544,19 @@ pub fn salvage_core<R: ReadAt + ?Sized>(core: &R) -> Result<Salvage, SalvageErro
     let mut kept_count = 0u64;
     let mut segments = Vec::new();
     for (index, phdr) in table.chunks_exact(PHDR_BYTES).enumerate() {
-        let p_type = le_u32(phdr, 0);
+        let ProgramHeader {
+            p_type,
+            file_offset,
+            vaddr,
+            paddr,
+            file_size,
+            mem_size,
+        } = parse_program_header(phdr).map_err(SalvageError::Headers)?;
         if p_type != PT_LOAD {
             kept.extend_from_slice(phdr);
             kept_count += 1;
             continue;
         }
-        let file_offset = le_u64(phdr, 8);
-        let file_size = le_u64(phdr, 32);
-        let mem_size = le_u64(phdr, 40);
         // read_core_headers() checked that offset + size does not overflow.
         let fate = if file_size == 0 || file_offset + file_size <= intact_len {
             SegmentFate::Kept
@@ -1509,9 +1573,17 @@ pub fn salvage_core<R: ReadAt + ?Sized>(core: &R) -> Result<Salvage, SalvageErro
                 kept_count += 1;
             }
             SegmentFate::Shrunk { new_size } => {
-                let mut phdr = phdr.to_vec();
-                phdr[32..40].copy_from_slice(&new_size.to_le_bytes());
-                phdr[40..48].copy_from_slice(&new_size.to_le_bytes());
+                let patch = |field, at, phdr: &[u8]| {
+                    patched(phdr, at, &new_size.to_le_bytes()).map_err(|source| {
+                        SalvageError::Patch {
+                            what: "program header",
+                            field,
+                            source,
+                        }
+                    })
+                };
+                let phdr = patch("p_filesz", 32, phdr)?;
+                let phdr = patch("p_memsz", 40, &phdr)?;
                 kept.extend_from_slice(&phdr);
                 kept_count += 1;
             }
@@ -1519,8 +1591,8 @@ pub fn salvage_core<R: ReadAt + ?Sized>(core: &R) -> Result<Salvage, SalvageErro
         }
         segments.push(SalvagedSegment {
             index,
-            paddr: le_u64(phdr, 24),
-            vaddr: le_u64(phdr, 16),
+            paddr,
+            vaddr,
             file_offset,
             file_size,
             mem_size,
@@ -1530,21 +1602,23 @@ pub fn salvage_core<R: ReadAt + ?Sized>(core: &R) -> Result<Salvage, SalvageErro
     kept.resize(table.len(), 0);
 
     let mut patches = Vec::new();
-    let e_phnum = le_u16(&ehdr, 56);
-    if e_phnum == PN_XNUM {
+    let elf_header = parse_elf_header(&ehdr).map_err(SalvageError::Headers)?;
+    if elf_header.e_phnum == PN_XNUM {
         // The real count lives in sh_info of section header 0, which
         // read_core_headers() has read, so it is inside the prefix.
-        let shoff = le_u64(&ehdr, 40);
         patches.push(Patch {
-            offset: shoff + 44,
+            offset: elf_header.shdr_offset + 44,
             bytes: (kept_count as u32).to_le_bytes().to_vec(),
         });
     } else {
-        ehdr[56..58].copy_from_slice(&(kept_count as u16).to_le_bytes());
-        patches.push(Patch {
-            offset: 0,
-            bytes: ehdr.to_vec(),
-        });
+        let bytes = patched(&ehdr, 56, &(kept_count as u16).to_le_bytes()).map_err(|source| {
+            SalvageError::Patch {
+                what: "ELF header",
+                field: "e_phnum",
+                source,
+            }
+        })?;
+        patches.push(Patch { offset: 0, bytes });
     }
     patches.push(Patch {
         offset: headers.phdr_offset,
@@ -1704,6 +1778,21 @@ mod tests {
                 parse_frame_header(&bytes).map(|h| (h.header_len, h.content_size, h.has_checksum));
             assert_eq!(got, expected, "{name}");
         }
+        // The longest header (window byte, 4-byte dictionary id of zero,
+        // 8-byte content size) cut at every length.
+        let longest = with(&[0xc7, 0x58, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(longest.len(), FRAME_HEADER_MAX);
+        for len in 0..longest.len() {
+            assert_eq!(
+                parse_frame_header(&longest[..len]),
+                Err(FrameHeaderProblem::Truncated),
+                "cut at {len}"
+            );
+        }
+        assert_eq!(
+            parse_frame_header(&longest).map(|h| (h.header_len, h.content_size)),
+            Ok((FRAME_HEADER_MAX, Some(0x1_0000_0001)))
+        );
         // What the writer produces parses as itself.
         for frame in [frame_of(b"hello"), zero_frame(5 << 20, 0)] {
             let header = parse_frame_header(&frame).unwrap();

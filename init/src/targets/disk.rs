@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dumper::blkid::{self, BlockDevice};
+use blkid::BlockDevice;
 use lifeboat_config::{DeviceSpec, DiskTarget};
 use nix::mount::MsFlags;
 
