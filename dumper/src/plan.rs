@@ -90,7 +90,7 @@ impl Plan {
             .filter_map(move |(piece, &start)| {
                 let from = offset.max(start);
                 let to = end.min(start + piece.len());
-                (from < to).then_some(Span {
+                (from < to).then(|| Span {
                     piece,
                     offset_in_piece: from - start,
                     len: to - from,
