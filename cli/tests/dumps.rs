@@ -7,6 +7,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use dumper::elf::write;
+
 const LIFEBOAT: &str = env!("CARGO_BIN_EXE_lifeboat");
 
 const VMCOREINFO: &str = "OSRELEASE=6.1.0-test\n\
@@ -25,64 +27,40 @@ const SECOND_PADDR: u64 = 0x10_0000;
 /// VMCOREINFO, then two PT_LOADs of memory, pages of data and pages of
 /// zeroes.
 fn synthetic_vmcore() -> Vec<u8> {
-    let mut note = Vec::new();
-    let name = b"VMCOREINFO\0";
-    note.extend_from_slice(&(name.len() as u32).to_le_bytes());
-    note.extend_from_slice(&(VMCOREINFO.len() as u32).to_le_bytes());
-    note.extend_from_slice(&0u32.to_le_bytes());
-    note.extend_from_slice(name);
-    note.resize(note.len().next_multiple_of(4), 0);
-    note.extend_from_slice(VMCOREINFO.as_bytes());
-    note.resize(note.len().next_multiple_of(4), 0);
-
-    let mut core = Vec::new();
-    core.extend_from_slice(b"\x7fELF\x02\x01\x01\0");
-    core.extend_from_slice(&[0; 8]);
-    core.extend_from_slice(&4u16.to_le_bytes()); // ET_CORE
-    core.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-    core.extend_from_slice(&1u32.to_le_bytes());
-    core.extend_from_slice(&0u64.to_le_bytes()); // e_entry
-    core.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
-    core.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
-    core.extend_from_slice(&0u32.to_le_bytes()); // e_flags
-    core.extend_from_slice(&64u16.to_le_bytes()); // e_ehsize
-    core.extend_from_slice(&56u16.to_le_bytes()); // e_phentsize
-    core.extend_from_slice(&3u16.to_le_bytes()); // e_phnum
-    core.extend_from_slice(&[0; 6]);
-    let note_at = 64 + 3 * 56;
-    let phdr = |p_type: u32, offset: u64, vaddr: u64, paddr: u64, size: u64| {
-        let mut p = Vec::new();
-        p.extend_from_slice(&p_type.to_le_bytes());
-        p.extend_from_slice(&7u32.to_le_bytes());
-        for field in [offset, vaddr, paddr, size, size, 0] {
-            p.extend_from_slice(&field.to_le_bytes());
-        }
-        p
-    };
-    core.extend(phdr(4, note_at, 0, 0, note.len() as u64));
-    core.extend(phdr(1, FIRST_AT, 0xffff_8880_0000_0000, 0, FIRST_BYTES));
-    core.extend(phdr(
-        1,
-        SECOND_AT,
-        0xffff_8880_0000_0000 + SECOND_PADDR,
-        SECOND_PADDR,
-        SECOND_BYTES,
-    ));
-    core.extend_from_slice(&note);
-    core.resize(FIRST_AT as usize, 0);
+    let note = write::note(b"VMCOREINFO", 0, VMCOREINFO.as_bytes());
     // Memory: text-like pages, with every third page zero.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let memory = (FIRST_BYTES + SECOND_BYTES) as usize;
-    core.extend((0..memory).map(|i| {
-        if (i / 4096) % 3 == 2 {
-            0
-        } else {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            b'a' + (state % 26) as u8
-        }
-    }));
+    let memory: Vec<u8> = (0..(FIRST_BYTES + SECOND_BYTES) as usize)
+        .map(|i| {
+            if (i / 4096) % 3 == 2 {
+                0
+            } else {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                b'a' + (state % 26) as u8
+            }
+        })
+        .collect();
+    let (first, second) = memory.split_at(FIRST_BYTES as usize);
+    let loads = [
+        write::Load {
+            vaddr: 0xffff_8880_0000_0000,
+            paddr: 0,
+            data: first,
+            mem_size: FIRST_BYTES,
+        },
+        write::Load {
+            vaddr: 0xffff_8880_0000_0000 + SECOND_PADDR,
+            paddr: SECOND_PADDR,
+            data: second,
+            mem_size: SECOND_BYTES,
+        },
+    ];
+    // Page-aligned memory, as in /proc/vmcore: the loads land at FIRST_AT
+    // and SECOND_AT.
+    let core = write::core_file(&note, &loads, 4096);
+    assert_eq!(core.len() as u64, SECOND_AT + SECOND_BYTES);
     core
 }
 

@@ -13,6 +13,8 @@ use thiserror::Error;
 
 use crate::bytes::{Bytes, OutOfBounds};
 
+pub mod write;
+
 /// Random-access reads of a vmcore: a `File` (pread), a byte slice, later an
 /// mmap of `/proc/vmcore`.
 pub trait ReadAt {
@@ -84,8 +86,8 @@ pub const PT_LOAD: u32 = 1;
 /// `p_type` of a note segment.
 pub const PT_NOTE: u32 = 4;
 
-const ELF_HEADER_SIZE: usize = 64;
-const PHDR_SIZE: usize = 56;
+pub const ELF_HEADER_SIZE: usize = 64;
+pub const PHDR_SIZE: usize = 56;
 const SHDR_SIZE: usize = 64;
 const ET_CORE: u16 = 4;
 /// `e_phnum` value saying that the real count is in section header 0.
@@ -214,20 +216,28 @@ pub enum ElfError {
     },
 }
 
-/// The ELF header fields that reading a vmcore needs, checked to describe
-/// an x86_64 ELF64 little-endian core.
+/// An ELF header, checked to describe an x86_64 ELF64 little-endian core:
+/// the fields that are not fixed by that, so that it can be written back
+/// as it was read ([`ElfHeader::to_bytes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ElfHeader {
+pub struct ElfHeader {
+    /// `e_ident[7..16]`: the OS ABI, its version and padding.
+    pub e_ident_rest: [u8; 9],
     pub e_machine: u16,
+    pub e_entry: u64,
     pub phdr_offset: u64,
     pub shdr_offset: u64,
+    pub e_flags: u32,
     /// The count of program headers, or `PN_XNUM` when section header 0
     /// holds it.
     pub e_phnum: u16,
+    pub e_shentsize: u16,
+    pub e_shnum: u16,
+    pub e_shstrndx: u16,
 }
 
 /// Parses and checks the 64-byte ELF header at the start of `bytes`.
-pub(crate) fn parse_elf_header(bytes: &[u8]) -> Result<ElfHeader, ElfError> {
+pub fn parse_elf_header(bytes: &[u8]) -> Result<ElfHeader, ElfError> {
     let truncated = |source| ElfError::Truncated {
         what: "ELF header",
         source,
@@ -266,27 +276,35 @@ pub(crate) fn parse_elf_header(bytes: &[u8]) -> Result<ElfHeader, ElfError> {
         return Err(ElfError::BadPhentsize { phentsize });
     }
     Ok(ElfHeader {
+        e_ident_rest: ehdr.array::<9>(7).map_err(truncated)?,
         e_machine,
+        e_entry: ehdr.u64_le(24).map_err(truncated)?,
         phdr_offset: ehdr.u64_le(32).map_err(truncated)?,
         shdr_offset: ehdr.u64_le(40).map_err(truncated)?,
+        e_flags: ehdr.u32_le(48).map_err(truncated)?,
         e_phnum: ehdr.u16_le(56).map_err(truncated)?,
+        e_shentsize: ehdr.u16_le(58).map_err(truncated)?,
+        e_shnum: ehdr.u16_le(60).map_err(truncated)?,
+        e_shstrndx: ehdr.u16_le(62).map_err(truncated)?,
     })
 }
 
 /// The fields of one program header, as they are in the file: nothing is
 /// checked but that the 56 bytes are there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ProgramHeader {
+pub struct ProgramHeader {
     pub p_type: u32,
+    pub p_flags: u32,
     pub file_offset: u64,
     pub vaddr: u64,
     pub paddr: u64,
     pub file_size: u64,
     pub mem_size: u64,
+    pub align: u64,
 }
 
 /// Parses the 56-byte program header at the start of `bytes`.
-pub(crate) fn parse_program_header(bytes: &[u8]) -> Result<ProgramHeader, ElfError> {
+pub fn parse_program_header(bytes: &[u8]) -> Result<ProgramHeader, ElfError> {
     let truncated = |source| ElfError::Truncated {
         what: "program header",
         source,
@@ -294,11 +312,13 @@ pub(crate) fn parse_program_header(bytes: &[u8]) -> Result<ProgramHeader, ElfErr
     let phdr = Bytes::new(bytes).sub(0, PHDR_SIZE).map_err(truncated)?;
     Ok(ProgramHeader {
         p_type: phdr.u32_le(0).map_err(truncated)?,
+        p_flags: phdr.u32_le(4).map_err(truncated)?,
         file_offset: phdr.u64_le(8).map_err(truncated)?,
         vaddr: phdr.u64_le(16).map_err(truncated)?,
         paddr: phdr.u64_le(24).map_err(truncated)?,
         file_size: phdr.u64_le(32).map_err(truncated)?,
         mem_size: phdr.u64_le(40).map_err(truncated)?,
+        align: phdr.u64_le(48).map_err(truncated)?,
     })
 }
 
@@ -321,6 +341,7 @@ pub fn read_core_headers<R: ReadAt + ?Sized>(r: &R) -> Result<CoreHeaders, ElfEr
         phdr_offset,
         shdr_offset,
         e_phnum,
+        ..
     } = parse_elf_header(&ehdr)?;
 
     let phdr_count = if e_phnum == PN_XNUM {
@@ -382,6 +403,7 @@ pub fn read_core_headers<R: ReadAt + ?Sized>(r: &R) -> Result<CoreHeaders, ElfEr
             paddr,
             file_size,
             mem_size,
+            ..
         } = parse_program_header(phdr)?;
         match p_type {
             PT_LOAD => {

@@ -36,8 +36,8 @@ use super::{
 };
 use crate::bytes::{Bytes, OutOfBounds};
 use crate::elf::{
-    parse_elf_header, parse_program_header, read_core_headers, ElfError, ProgramHeader, ReadAt,
-    PN_XNUM, PT_LOAD,
+    parse_elf_header, parse_program_header, read_core_headers, ElfError, ElfHeader, ProgramHeader,
+    ReadAt, ELF_HEADER_SIZE, PHDR_SIZE, PN_XNUM, PT_LOAD,
 };
 
 /// Decompressed bytes per cache entry, and per step of sequential decoding.
@@ -1492,27 +1492,6 @@ pub enum SalvageError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot patch {field} of the {what}")]
-    Patch {
-        what: &'static str,
-        field: &'static str,
-        #[source]
-        source: OutOfBounds,
-    },
-}
-
-const ELF_HEADER_BYTES: usize = 64;
-const PHDR_BYTES: usize = 56;
-
-/// A copy of `bytes` with `value` written at `at`, in place of as many
-/// bytes.
-fn patched(bytes: &[u8], at: usize, value: &[u8]) -> Result<Vec<u8>, OutOfBounds> {
-    let bytes = Bytes::new(bytes);
-    // The replaced bytes must be there; then what follows them starts
-    // inside the buffer or right at its end.
-    bytes.slice(at, value.len())?;
-    let after = bytes.tail(at + value.len())?;
-    Ok([bytes.slice(0, at)?, value, after.as_slice()].concat())
 }
 
 /// Plans how to make the vmcore prefix `core` (everything that is left of
@@ -1533,30 +1512,31 @@ pub fn salvage_core<R: ReadAt + ?Sized>(core: &R) -> Result<Salvage, SalvageErro
                 source,
             })
     };
-    let mut ehdr = [0u8; ELF_HEADER_BYTES];
+    let mut ehdr = [0u8; ELF_HEADER_SIZE];
     read("ELF header", 0, &mut ehdr)?;
     // read_core_headers() checked that the table lies in the file and its
     // count is capped, so this allocation is bounded by both.
-    let mut table = vec![0u8; headers.phdr_count as usize * PHDR_BYTES];
+    let mut table = vec![0u8; headers.phdr_count as usize * PHDR_SIZE];
     read("program header table", headers.phdr_offset, &mut table)?;
 
     let mut kept = Vec::with_capacity(table.len());
     let mut kept_count = 0u64;
     let mut segments = Vec::new();
-    for (index, phdr) in table.chunks_exact(PHDR_BYTES).enumerate() {
+    for (index, bytes) in table.chunks_exact(PHDR_SIZE).enumerate() {
+        let phdr = parse_program_header(bytes).map_err(SalvageError::Headers)?;
+        if phdr.p_type != PT_LOAD {
+            kept.extend_from_slice(&phdr.to_bytes());
+            kept_count += 1;
+            continue;
+        }
         let ProgramHeader {
-            p_type,
             file_offset,
             vaddr,
             paddr,
             file_size,
             mem_size,
-        } = parse_program_header(phdr).map_err(SalvageError::Headers)?;
-        if p_type != PT_LOAD {
-            kept.extend_from_slice(phdr);
-            kept_count += 1;
-            continue;
-        }
+            ..
+        } = phdr;
         // read_core_headers() checked that offset + size does not overflow.
         let fate = if file_size == 0 || file_offset + file_size <= intact_len {
             SegmentFate::Kept
@@ -1569,22 +1549,16 @@ pub fn salvage_core<R: ReadAt + ?Sized>(core: &R) -> Result<Salvage, SalvageErro
         };
         match fate {
             SegmentFate::Kept => {
-                kept.extend_from_slice(phdr);
+                kept.extend_from_slice(&phdr.to_bytes());
                 kept_count += 1;
             }
             SegmentFate::Shrunk { new_size } => {
-                let patch = |field, at, phdr: &[u8]| {
-                    patched(phdr, at, &new_size.to_le_bytes()).map_err(|source| {
-                        SalvageError::Patch {
-                            what: "program header",
-                            field,
-                            source,
-                        }
-                    })
+                let shrunk = ProgramHeader {
+                    file_size: new_size,
+                    mem_size: new_size,
+                    ..phdr
                 };
-                let phdr = patch("p_filesz", 32, phdr)?;
-                let phdr = patch("p_memsz", 40, &phdr)?;
-                kept.extend_from_slice(&phdr);
+                kept.extend_from_slice(&shrunk.to_bytes());
                 kept_count += 1;
             }
             SegmentFate::Dropped => {}
@@ -1611,14 +1585,14 @@ pub fn salvage_core<R: ReadAt + ?Sized>(core: &R) -> Result<Salvage, SalvageErro
             bytes: (kept_count as u32).to_le_bytes().to_vec(),
         });
     } else {
-        let bytes = patched(&ehdr, 56, &(kept_count as u16).to_le_bytes()).map_err(|source| {
-            SalvageError::Patch {
-                what: "ELF header",
-                field: "e_phnum",
-                source,
-            }
-        })?;
-        patches.push(Patch { offset: 0, bytes });
+        let counted = ElfHeader {
+            e_phnum: kept_count as u16,
+            ..elf_header
+        };
+        patches.push(Patch {
+            offset: 0,
+            bytes: counted.to_bytes().to_vec(),
+        });
     }
     patches.push(Patch {
         offset: headers.phdr_offset,

@@ -10,6 +10,8 @@
 
 use std::collections::VecDeque;
 
+use super::write;
+
 /// `__START_KERNEL_map` on x86_64.
 pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 /// The direct map's base with 4-level paging and no memory KASLR.
@@ -33,16 +35,7 @@ impl CoreBuilder {
     }
 
     pub fn note(&mut self, name: &[u8], note_type: u32, desc: &[u8]) {
-        let namesz = name.len() as u32 + 1;
-        self.notes.extend_from_slice(&namesz.to_le_bytes());
-        self.notes
-            .extend_from_slice(&(desc.len() as u32).to_le_bytes());
-        self.notes.extend_from_slice(&note_type.to_le_bytes());
-        self.notes.extend_from_slice(name);
-        self.notes.push(0);
-        pad4(&mut self.notes);
-        self.notes.extend_from_slice(desc);
-        pad4(&mut self.notes);
+        self.notes.extend(write::note(name, note_type, desc));
     }
 
     /// Zeroes after the notes, as older kexec-tools left in note segments.
@@ -61,75 +54,20 @@ impl CoreBuilder {
         self.loads.push((vaddr, paddr, data, mem_size));
     }
 
+    /// The core file: memory 16-byte aligned after the notes.
     pub fn build(&self) -> Vec<u8> {
-        let has_notes = !self.notes.is_empty();
-        let phnum = self.loads.len() + usize::from(has_notes);
-        let mut out = Vec::new();
-        out.extend_from_slice(b"\x7fELF");
-        out.extend_from_slice(&[2, 1, 1, 0]);
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&4u16.to_le_bytes()); // ET_CORE
-        out.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-        out.extend_from_slice(&1u32.to_le_bytes());
-        out.extend_from_slice(&0u64.to_le_bytes()); // e_entry
-        out.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
-        out.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
-        out.extend_from_slice(&0u32.to_le_bytes()); // e_flags
-        out.extend_from_slice(&64u16.to_le_bytes()); // e_ehsize
-        out.extend_from_slice(&56u16.to_le_bytes()); // e_phentsize
-        out.extend_from_slice(&(phnum as u16).to_le_bytes());
-        out.extend_from_slice(&64u16.to_le_bytes()); // e_shentsize
-        out.extend_from_slice(&0u16.to_le_bytes()); // e_shnum
-        out.extend_from_slice(&0u16.to_le_bytes()); // e_shstrndx
-        assert_eq!(out.len(), 64);
-
-        let mut offset = 64 + 56 * phnum as u64;
-        let mut phdrs = Vec::new();
-        if has_notes {
-            phdrs.push(phdr(4, offset, 0, 0, self.notes.len() as u64, 0));
-            offset += self.notes.len() as u64;
-        }
-        let mut placed = Vec::new();
-        for (vaddr, paddr, data, mem_size) in &self.loads {
-            offset = offset.next_multiple_of(16);
-            phdrs.push(phdr(
-                1,
-                offset,
-                *vaddr,
-                *paddr,
-                data.len() as u64,
-                *mem_size,
-            ));
-            placed.push(offset);
-            offset += data.len() as u64;
-        }
-        for p in phdrs {
-            out.extend_from_slice(&p);
-        }
-        out.extend_from_slice(&self.notes);
-        for ((_, _, data, _), at) in self.loads.iter().zip(placed) {
-            out.resize(at as usize, 0);
-            out.extend_from_slice(data);
-        }
-        out
+        let loads: Vec<write::Load> = self
+            .loads
+            .iter()
+            .map(|(vaddr, paddr, data, mem_size)| write::Load {
+                vaddr: *vaddr,
+                paddr: *paddr,
+                data,
+                mem_size: *mem_size,
+            })
+            .collect();
+        write::core_file(&self.notes, &loads, 16)
     }
-}
-
-fn phdr(p_type: u32, offset: u64, vaddr: u64, paddr: u64, filesz: u64, memsz: u64) -> Vec<u8> {
-    let mut p = Vec::with_capacity(56);
-    p.extend_from_slice(&p_type.to_le_bytes());
-    p.extend_from_slice(&7u32.to_le_bytes()); // PF_R | PF_W | PF_X
-    p.extend_from_slice(&offset.to_le_bytes());
-    p.extend_from_slice(&vaddr.to_le_bytes());
-    p.extend_from_slice(&paddr.to_le_bytes());
-    p.extend_from_slice(&filesz.to_le_bytes());
-    p.extend_from_slice(&memsz.to_le_bytes());
-    p.extend_from_slice(&0u64.to_le_bytes()); // p_align
-    p
-}
-
-fn pad4(v: &mut Vec<u8>) {
-    v.resize(v.len().next_multiple_of(4), 0);
 }
 
 /// The crashed kernel's memory as kexec lays it out in a vmcore: the kernel

@@ -677,55 +677,19 @@ fn compare_records(ours: &str, reference: &str) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dumper::elf::write;
 
     /// A minimal ELF core: one PT_NOTE holding a VMCOREINFO note, and one
     /// PT_LOAD mapping `memory` at physical address `paddr`.
     fn synthetic_core(paddr: u64, memory: &[u8]) -> Vec<u8> {
-        let mut note = Vec::new();
-        let name = b"VMCOREINFO\0";
-        let desc = b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\n";
-        for field in [name.len() as u32, desc.len() as u32, 0] {
-            note.extend_from_slice(&field.to_le_bytes());
-        }
-        note.extend_from_slice(name);
-        note.resize(note.len().next_multiple_of(4), 0);
-        note.extend_from_slice(desc);
-        note.resize(note.len().next_multiple_of(4), 0);
-
-        let (header_len, phdr_len) = (64u64, 56u64);
-        let note_offset = header_len + 2 * phdr_len;
-        let load_offset = (note_offset + note.len() as u64).next_multiple_of(PAGE_SIZE as u64);
-        let mut core = Vec::new();
-        core.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
-        core.extend_from_slice(&elf::ET_CORE.to_le_bytes());
-        core.extend_from_slice(&elf::EM_X86_64.to_le_bytes());
-        core.extend_from_slice(&1u32.to_le_bytes()); // e_version
-        core.extend_from_slice(&0u64.to_le_bytes()); // e_entry
-        core.extend_from_slice(&header_len.to_le_bytes()); // e_phoff
-        core.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
-        core.extend_from_slice(&0u32.to_le_bytes()); // e_flags
-        for half in [header_len as u16, phdr_len as u16, 2, 64, 0, 0] {
-            core.extend_from_slice(&half.to_le_bytes());
-        }
-        let phdr = |core: &mut Vec<u8>, p_type: u32, offset: u64, paddr: u64, size: u64| {
-            core.extend_from_slice(&p_type.to_le_bytes());
-            core.extend_from_slice(&0u32.to_le_bytes()); // p_flags
-            for word in [offset, paddr, paddr, size, size, 0] {
-                core.extend_from_slice(&word.to_le_bytes());
-            }
-        };
-        phdr(&mut core, elf::PT_NOTE, note_offset, 0, note.len() as u64);
-        phdr(
-            &mut core,
-            elf::PT_LOAD,
-            load_offset,
+        let note = write::note(b"VMCOREINFO", 0, b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\n");
+        let load = write::Load {
+            vaddr: paddr,
             paddr,
-            memory.len() as u64,
-        );
-        core.extend_from_slice(&note);
-        core.resize(load_offset as usize, 0);
-        core.extend_from_slice(memory);
-        core
+            data: memory,
+            mem_size: memory.len() as u64,
+        };
+        write::core_file(&note, &[load], PAGE_SIZE as u64)
     }
 
     /// Physical memory of 8 pages at 1 MiB holding pages 0..3 of `seed` in
