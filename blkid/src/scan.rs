@@ -3,26 +3,12 @@
 //! table; and finding the device a [`DeviceSpec`] names.
 
 use std::collections::HashMap;
-use std::error::Error;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use lifeboat_config::DeviceSpec;
 
 use crate::{probe_filesystem, read_partitions, BlkidError, BlockDevice, Partition};
-
-/// An error and its causes, for the debug log: a scan skips what it cannot
-/// read rather than failing, so the log is the only place the reason shows.
-fn chain(error: &dyn Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 /// Opens the device node at `path` and runs `read` on it; the error, of
 /// either, as text for the debug log.
@@ -31,7 +17,7 @@ fn with_device<T>(
     read: impl FnOnce(&mut File) -> Result<T, BlkidError>,
 ) -> Result<T, String> {
     let mut file = File::open(path).map_err(|error| format!("cannot open it: {error}"))?;
-    read(&mut file).map_err(|error| chain(&error))
+    read(&mut file).map_err(|error| dumper::error_chain(&error))
 }
 
 fn read_number(path: &Path) -> Option<u64> {

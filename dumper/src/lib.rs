@@ -19,3 +19,16 @@ pub mod time;
 pub mod vmcore;
 pub mod vmcoreinfo;
 pub mod xxh64;
+
+/// An error and its sources, joined by ": ", on one line: for logs and
+/// records, where an error is printed once with all its causes.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

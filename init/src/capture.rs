@@ -3,7 +3,6 @@
 //! dump, the result record and our own log into a private directory there
 //! — stopping at the first target that takes a complete dump.
 
-use std::error::Error;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -11,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use dumper::error_chain;
 use dumper::output::{Artifact, Destination};
 use dumper::record::{dmesg_file_name, dump_file_name, Record, Status, LOG_FILE, RECORD_FILE};
 use dumper::stream::{compress_file, Progress, StreamOptions};
@@ -401,18 +401,6 @@ fn peak_memory_kib(status: &Path) -> Option<u64> {
     let text = fs::read_to_string(status).ok()?;
     let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// An error and its sources, joined by ": ".
-pub fn error_chain(error: &dyn Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -210,7 +210,7 @@ fn on_deadline(system: &Arc<dyn System>, stage: &Stage, total: Duration, action:
             Ok(Ok(Ok(()))) => log::info!("recorded the cut dump as incomplete"),
             Ok(Ok(Err(error))) => log::error!(
                 "cannot record the cut dump: {}",
-                capture::error_chain(&error)
+                dumper::error_chain(&error)
             ),
             Ok(Err(_)) => log::error!(
                 "the record of the cut dump was not written within {} s",

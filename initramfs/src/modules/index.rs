@@ -9,16 +9,17 @@ use std::path::{Path, PathBuf};
 
 use super::{canonical_name, module_name_of_file, ModuleError};
 
-/// Reads an index file of the tree; `None` when it does not exist.
+/// Reads a text index file of the tree; `None` when it does not exist.
 pub(super) fn read_index(path: &Path) -> Result<Option<String>, ModuleError> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ModuleError::ReadIndex {
+    let Some(bytes) = read_binary_index(path)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|error| ModuleError::ReadIndex {
             path: path.to_owned(),
-            source,
-        }),
-    }
+            source: io::Error::new(io::ErrorKind::InvalidData, error),
+        })
 }
 
 /// Reads a binary index file of the tree; `None` when it does not exist.

@@ -275,10 +275,7 @@ impl ModuleTree {
         for (name, relative) in &self.files {
             let path = self.dir.join(relative);
             let contents = read_module(&path)?;
-            let info = modinfo(&contents).map_err(|reason| ModuleError::BadElf {
-                path: path.clone(),
-                reason,
-            })?;
+            let info = module_info(&path, &contents)?;
             for (_, pattern) in info.iter().filter(|(key, _)| *key == "alias") {
                 aliases.push(Alias::new(pattern, name));
             }
@@ -297,10 +294,7 @@ impl ModuleTree {
     fn load(&self, name: &str, relative: &Path) -> Result<LoadedModule, ModuleError> {
         let path = self.dir.join(relative);
         let contents = read_module(&path)?;
-        let info = modinfo(&contents).map_err(|reason| ModuleError::BadElf {
-            path: path.clone(),
-            reason,
-        })?;
+        let info = module_info(&path, &contents)?;
         let mut depends: Vec<String> = match &self.dep_index {
             Some(index) => index.get(name).cloned().unwrap_or_default(),
             None => info
@@ -333,6 +327,18 @@ impl ModuleTree {
             softdeps,
         })
     }
+}
+
+/// The `.modinfo` of the module file at `path`, whose decompressed
+/// `contents` these are.
+fn module_info<'c>(
+    path: &Path,
+    contents: &'c [u8],
+) -> Result<Vec<(&'c str, &'c str)>, ModuleError> {
+    modinfo(contents).map_err(|reason| ModuleError::BadElf {
+        path: path.to_owned(),
+        reason,
+    })
 }
 
 struct LoadedModule {
