@@ -15,6 +15,7 @@ mod stage;
 mod system;
 mod targets;
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,6 +153,11 @@ fn install_panic_hook(system: Arc<dyn System>, action: FinalAction) {
 }
 
 fn after_panic(system: &Arc<dyn System>, action: FinalAction, what: &str) -> ! {
+    if log::max_level() == LevelFilter::Off {
+        // No logger yet (a panic before it was set up): straight to the
+        // console, which is our stderr. A failed write must not panic again.
+        let _ = writeln!(std::io::stderr(), "lifeboat: PID 1 panicked: {what}");
+    }
     log::error!("PID 1 panicked: {what}");
     finish(system, action)
 }
