@@ -43,6 +43,11 @@ const TARGETS: &[Target] = &[
         what: "dumps: zstd frames, the seek table, truncated dumps",
     },
     Target {
+        crate_dir: "blkid",
+        name: "device",
+        what: "block devices' first bytes: filesystem superblocks, GPT and DOS tables",
+    },
+    Target {
         crate_dir: "initramfs",
         name: "cpio_reader",
         what: "newc cpio archives",
