@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use dumper::elf::read_core_headers;
+use dumper::elf::salvage::{salvage_core, Salvage, SegmentFate};
 use dumper::output;
-use dumper::seekable::reader::{salvage_core, Salvage, SegmentFate};
 use dumper::stream::is_zero;
 
 use crate::input::{self, expected_size, human, percent};

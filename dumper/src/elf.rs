@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use crate::bytes::{Bytes, OutOfBounds};
 
+pub mod salvage;
 pub mod write;
 
 /// Random-access reads of a vmcore: a `File` (pread), a byte slice, later an

@@ -5,7 +5,8 @@
 #![no_main]
 
 use dumper::elf::ReadAt;
-use dumper::seekable::reader::{salvage_core, Dump, SegmentFate};
+use dumper::elf::salvage::{salvage_core, SegmentFate};
+use dumper::seekable::reader::Dump;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
