@@ -157,7 +157,8 @@ pub fn run(env: &Environment, capture: &Capture, stage: &Stage) -> bool {
         log::info!("target {index}: {target}");
         let attempt =
             targets::prepare(env, stage, index, target, device_wait).and_then(|prepared| {
-                let result = write_dump(env, capture, stage, target, &prepared, &info, &vmcore);
+                let result = open_dump_dir(&prepared, &info)
+                    .and_then(|dir| write_dump(env, capture, stage, target, dir, &info, &vmcore));
                 prepared.release(env);
                 result
             });
@@ -177,23 +178,38 @@ pub fn run(env: &Environment, capture: &Capture, stage: &Stage) -> bool {
 /// the kernel log first, then the record saying the dump is in progress,
 /// the dump, and at the end the final record and our log, whatever
 /// happened. Returns where the complete dump is.
-fn write_dump(
-    env: &Environment,
-    capture: &Capture,
-    stage: &Stage,
-    target: &Target,
-    prepared: &targets::Prepared,
-    info: &CrashInfo,
-    vmcore: &File,
-) -> Result<String, TargetError> {
+/// One dump's directory: where its artifacts go, and its name, which the
+/// artifacts' names carry too.
+struct DumpDir {
+    destination: Arc<dyn Destination>,
+    stamp: String,
+}
+
+/// This dump's directory on the prepared target, named after the crash
+/// time (or now, when the crashed kernel did not say).
+fn open_dump_dir(prepared: &targets::Prepared, info: &CrashInfo) -> Result<DumpDir, TargetError> {
     let crash_time = info.crash_time.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     });
     let (destination, stamp) = prepared.open_dump_dir(&dumper::time::dump_stamp(crash_time))?;
+    Ok(DumpDir { destination, stamp })
+}
+
+fn write_dump(
+    env: &Environment,
+    capture: &Capture,
+    stage: &Stage,
+    target: &Target,
+    dir: DumpDir,
+    info: &CrashInfo,
+    vmcore: &File,
+) -> Result<String, TargetError> {
+    let DumpDir { destination, stamp } = dir;
+    let stamp = stamp.as_str();
     let place = destination.describe();
-    let dump_name = dump_file_name(&stamp);
+    let dump_name = dump_file_name(stamp);
     let mut record = Record {
         lifeboat_version: capture.version.to_owned(),
         status: Some(Status::InProgress),
@@ -219,7 +235,7 @@ fn write_dump(
     // The kernel log first, durable before anything risky starts: it is the
     // most valuable part of a crash and the cheapest to save.
     if let Some(text) = &info.dmesg {
-        let name = dmesg_file_name(&stamp);
+        let name = dmesg_file_name(stamp);
         destination.put(&name, text)?;
         record.dmesg_file = Some(name);
     }
@@ -636,5 +652,189 @@ mod tests {
                 .unwrap();
         assert_eq!(record["status"], "complete");
         assert_eq!(record["read_rate_mb_per_s"], serde_json::Value::Null);
+    }
+
+    /// A destination that records what is done to it, in order, and keeps
+    /// what was written; its dump artifact fails with ENOSPC after
+    /// `fail_after` bytes when told to.
+    #[derive(Default)]
+    struct FakeDestination {
+        shared: Arc<FakeShared>,
+        fail_after: Option<usize>,
+    }
+
+    #[derive(Default)]
+    struct FakeShared {
+        events: std::sync::Mutex<Vec<String>>,
+        files: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    }
+
+    impl FakeShared {
+        fn event(&self, event: String) {
+            self.events.lock().unwrap().push(event);
+        }
+    }
+
+    struct FakeArtifact {
+        shared: Arc<FakeShared>,
+        name: String,
+        bytes: Vec<u8>,
+        fail_after: Option<usize>,
+    }
+
+    impl Write for FakeArtifact {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self
+                .fail_after
+                .is_some_and(|limit| self.bytes.len() + buf.len() > limit)
+            {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Artifact for FakeArtifact {
+        fn commit(self: Box<Self>) -> Result<u64, dumper::output::OutputError> {
+            self.shared.event(format!("commit {}", self.name));
+            let len = self.bytes.len() as u64;
+            self.shared
+                .files
+                .lock()
+                .unwrap()
+                .insert(self.name, self.bytes);
+            Ok(len)
+        }
+
+        fn describe(&self) -> String {
+            format!("fake:{}.incomplete", self.name)
+        }
+    }
+
+    impl Destination for FakeDestination {
+        fn create(&self, name: &str) -> Result<Box<dyn Artifact>, dumper::output::OutputError> {
+            self.shared.event(format!("create {name}"));
+            Ok(Box::new(FakeArtifact {
+                shared: self.shared.clone(),
+                name: name.to_owned(),
+                bytes: Vec::new(),
+                fail_after: self.fail_after,
+            }))
+        }
+
+        fn put(&self, name: &str, bytes: &[u8]) -> Result<(), dumper::output::OutputError> {
+            let record = if name == RECORD_FILE {
+                let record = Record::read(std::str::from_utf8(bytes).unwrap()).unwrap();
+                format!(" ({})", record.status.unwrap().as_str())
+            } else {
+                String::new()
+            };
+            self.shared.event(format!("put {name}{record}"));
+            self.shared
+                .files
+                .lock()
+                .unwrap()
+                .insert(name.to_owned(), bytes.to_vec());
+            Ok(())
+        }
+
+        fn describe(&self) -> String {
+            "fake".to_owned()
+        }
+    }
+
+    /// Writes one dump to `destination` with the fake machine's vmcore and
+    /// a crashed kernel's log; returns the outcome and the events.
+    fn dump_to(destination: FakeDestination) -> (Result<String, TargetError>, Vec<String>, Record) {
+        let machine = FakeMachine::new();
+        let system = Recorder::default();
+        let env = machine.environment(&system);
+        let config = config(&format!("UUID={UUID}"), 1);
+        let modules = ModuleReport::default();
+        let capture = Capture {
+            config: &config,
+            version: "test",
+            modules: &modules,
+            started: Instant::now(),
+            measure_read_rate: false,
+        };
+        let vmcore = File::open(&env.vmcore).unwrap();
+        let info = CrashInfo {
+            vmcore_bytes: machine.vmcore.len() as u64,
+            dmesg: Some(b"[    0.000000] Linux version 6.1.0\n".to_vec()),
+            dmesg_records: Some(1),
+            ..CrashInfo::default()
+        };
+        let shared = destination.shared.clone();
+        let dir = DumpDir {
+            destination: Arc::new(destination),
+            stamp: "202612031100".to_owned(),
+        };
+        let stage = Stage::new();
+        let result = write_dump(
+            &env,
+            &capture,
+            &stage,
+            &config.targets[0],
+            dir,
+            &info,
+            &vmcore,
+        );
+        let events = shared.events.lock().unwrap().clone();
+        let files = shared.files.lock().unwrap();
+        let record = Record::read(std::str::from_utf8(&files[RECORD_FILE]).unwrap()).unwrap();
+        (result, events, record)
+    }
+
+    #[test]
+    fn a_dump_writes_the_log_first_and_the_record_around_the_stream() {
+        let (result, events, record) = dump_to(FakeDestination::default());
+        assert_eq!(result.unwrap(), "fake");
+        assert_eq!(
+            events,
+            [
+                "put dmesg.202612031100",
+                "put lifeboat.json (in-progress)",
+                "create dump.202612031100.zst",
+                "commit dump.202612031100.zst",
+                "put lifeboat.json (complete)",
+                "put lifeboat.log",
+            ]
+        );
+        assert_eq!(record.dmesg_file.as_deref(), Some("dmesg.202612031100"));
+        assert_eq!(record.dump_file, "dump.202612031100.zst");
+    }
+
+    #[test]
+    fn a_failing_stream_leaves_the_record_saying_why() {
+        let (result, events, record) = dump_to(FakeDestination {
+            fail_after: Some(1000),
+            ..FakeDestination::default()
+        });
+        let error = error_chain(&result.unwrap_err());
+        assert!(error.contains("No space left on device"), "{error}");
+        assert_eq!(
+            events,
+            [
+                "put dmesg.202612031100",
+                "put lifeboat.json (in-progress)",
+                "create dump.202612031100.zst",
+                "put lifeboat.json (incomplete)",
+                "put lifeboat.log",
+            ]
+        );
+        assert_eq!(record.status, Some(Status::Incomplete));
+        let said = record.error.unwrap();
+        assert!(
+            said.contains("fake:dump.202612031100.zst.incomplete"),
+            "{said}"
+        );
+        assert!(said.contains("No space left on device"), "{said}");
+        assert!(record.dump_bytes.unwrap() <= 1000);
     }
 }

@@ -56,24 +56,34 @@ impl FileSink {
 
     /// Starts writeback of what was written since the last call, then, once
     /// more than `CHUNKS_IN_WRITEBACK` chunks are in writeback, waits for the
-    /// oldest and drops it from the page cache. Filesystems that do not
-    /// support these hints (some network ones) just ignore them.
-    fn write_back(&mut self) {
+    /// oldest and drops it from the page cache.
+    ///
+    /// A failed writeback (EIO, ENOSPC, EDQUOT) is an error of the dump: on
+    /// NFS and other filesystems that allocate late, a full or failing
+    /// target says so here, not at `write`, and the dump must stop within a
+    /// chunk rather than at the final fsync. A file that cannot do these
+    /// hints at all (a pipe, a filesystem without them) is written without.
+    fn write_back(&mut self) -> io::Result<()> {
         let fd = self.file.as_raw_fd();
         let submitted = self.submitted();
-        let _ = sync_file_range(
+        writeback_result(sync_file_range(
             &self.file,
             submitted,
             self.written - submitted,
             SyncRange::Start,
-        );
+        ))?;
         self.in_writeback.push_back(self.written);
         while self.in_writeback.len() > CHUNKS_IN_WRITEBACK {
             let Some(end) = self.in_writeback.pop_front() else {
                 break;
             };
             let len = end - self.retired;
-            let _ = sync_file_range(&self.file, self.retired, len, SyncRange::Complete);
+            writeback_result(sync_file_range(
+                &self.file,
+                self.retired,
+                len,
+                SyncRange::Complete,
+            ))?;
             let _ = posix_fadvise(
                 fd,
                 self.retired as i64,
@@ -82,6 +92,7 @@ impl FileSink {
             );
             self.retired = end;
         }
+        Ok(())
     }
 
     /// Makes everything durable (data and size) and returns the file.
@@ -92,12 +103,30 @@ impl FileSink {
     }
 }
 
+/// A writeback step's outcome: errors that say the file cannot take the
+/// hint are no errors of the dump; every other one is.
+fn writeback_result(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(error) if hint_unsupported(&error) => Ok(()),
+        other => other,
+    }
+}
+
+/// ESPIPE: a pipe or socket; EINVAL, EOPNOTSUPP, ENOSYS: a file or kernel
+/// without the call.
+fn hint_unsupported(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ESPIPE | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS)
+    )
+}
+
 impl Write for FileSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.written += n as u64;
         if self.written - self.submitted() >= WRITEBACK_CHUNK {
-            self.write_back();
+            self.write_back()?;
         }
         Ok(n)
     }
@@ -111,6 +140,43 @@ impl Write for FileSink {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn writeback_errors_stop_the_dump_unless_the_hint_is_unsupported() {
+        let cases = [
+            (libc::EIO, false),
+            (libc::ENOSPC, false),
+            (libc::EDQUOT, false),
+            (libc::ESPIPE, true),
+            (libc::EINVAL, true),
+            (libc::EOPNOTSUPP, true),
+            (libc::ENOSYS, true),
+        ];
+        for (errno, ignored) in cases {
+            let result = writeback_result(Err(io::Error::from_raw_os_error(errno)));
+            assert_eq!(result.is_ok(), ignored, "errno {errno}");
+        }
+        assert!(writeback_result(Ok(())).is_ok());
+    }
+
+    #[test]
+    fn a_pipe_takes_the_stream_without_writeback() {
+        // sync_file_range on a pipe fails with ESPIPE: the sink goes on.
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        let drain = std::thread::spawn(move || {
+            let mut reader = File::from(reader);
+            let mut sink = Vec::new();
+            reader.read_to_end(&mut sink).unwrap();
+            sink.len()
+        });
+        let mut sink = FileSink::new(File::from(writer));
+        let block = vec![7u8; 1 << 20];
+        for _ in 0..20 {
+            sink.write_all(&block).unwrap();
+        }
+        drop(sink);
+        assert_eq!(drain.join().unwrap(), 20 << 20);
+    }
 
     #[test]
     fn everything_written_reaches_the_file() {
