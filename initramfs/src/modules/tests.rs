@@ -360,11 +360,7 @@ fn builtin_aliases_need_no_file() {
 
 #[test]
 fn closures_from_depmod_output() {
-    let dir = tempfile::tempdir().unwrap();
-    let release = "6.1.0-lifeboat-test";
-    let modules_dir = dir.path().join("lib/modules").join(release);
-    write_tree(&modules_dir, TREE);
-    run_depmod(dir.path(), release);
+    let (_dir, modules_dir) = depmod_tree(TREE, |_| {});
     let dep = fs::read_to_string(modules_dir.join("modules.dep")).unwrap();
     assert!(
         dep.contains("kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko"),
@@ -389,14 +385,11 @@ fn closures_from_depmod_output() {
 
 #[test]
 fn aliases_from_depmod_output() {
-    let dir = tempfile::tempdir().unwrap();
-    let release = "6.1.0-lifeboat-generic";
-    let modules_dir = dir.path().join("lib/modules").join(release);
-    write_tree(&modules_dir, GENERIC_TREE);
-    write_big_module(&modules_dir);
-    fs::write(modules_dir.join("modules.builtin"), "").unwrap();
-    fs::remove_file(modules_dir.join("modules.builtin.modinfo")).unwrap();
-    run_depmod(dir.path(), release);
+    let (_dir, modules_dir) = depmod_tree(GENERIC_TREE, |modules_dir| {
+        write_big_module(modules_dir);
+        fs::write(modules_dir.join("modules.builtin"), "").unwrap();
+        fs::remove_file(modules_dir.join("modules.builtin.modinfo")).unwrap();
+    });
     let aliases = fs::read_to_string(modules_dir.join("modules.alias")).unwrap();
     assert!(
         aliases.contains("alias crypto-crc32c crc32c_generic"),
@@ -413,6 +406,19 @@ fn aliases_from_depmod_output() {
     }
     let tree = ModuleTree::open(&modules_dir).unwrap();
     check_cases(&tree, GENERIC_CASES, false);
+}
+
+/// A tree of `specs` under `<tmp>/lib/modules/<release>`, changed by
+/// `adjust`, then indexed by Debian's depmod; the directory lives as long
+/// as the returned guard.
+fn depmod_tree(specs: &[Spec], adjust: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let release = "6.1.0-lifeboat-test";
+    let modules_dir = dir.path().join("lib/modules").join(release);
+    write_tree(&modules_dir, specs);
+    adjust(&modules_dir);
+    run_depmod(dir.path(), release);
+    (dir, modules_dir)
 }
 
 /// Runs Debian's depmod on `base/lib/modules/<release>`.
