@@ -64,10 +64,6 @@ impl DirDestination {
             source: io::Error::new(io::ErrorKind::AlreadyExists, "1000 dumps in one minute"),
         })
     }
-
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
 }
 
 impl Destination for DirDestination {
@@ -199,7 +195,7 @@ mod tests {
         let (destination, name) = DirDestination::create_stamped(&crash, "202612030915").unwrap();
         assert_eq!(name, "202612030915");
         let dir = crash.join(&name);
-        assert_eq!(destination.path(), dir);
+        assert_eq!(destination.describe(), dir.display().to_string());
         assert_eq!(mode(&crash), 0o700);
         assert_eq!(mode(&dir), 0o700);
 

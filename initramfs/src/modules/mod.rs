@@ -207,16 +207,6 @@ impl ModuleTree {
         })
     }
 
-    /// Whether the tree has a file for the module.
-    pub fn has_file(&self, name: &str) -> bool {
-        self.files.contains_key(&canonical_name(name))
-    }
-
-    /// Whether the module is part of the kernel image.
-    pub fn is_builtin(&self, name: &str) -> bool {
-        self.builtin.contains(&canonical_name(name))
-    }
-
     /// Whether dependencies come from `modules.dep` (else from `.modinfo`).
     pub fn has_modules_dep(&self) -> bool {
         self.dep_index.is_some()

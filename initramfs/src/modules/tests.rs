@@ -292,7 +292,11 @@ fn closures_from_modinfo() {
     write_tree(dir.path(), TREE);
     let tree = ModuleTree::open(dir.path()).unwrap();
     assert!(!tree.has_modules_dep());
-    assert!(tree.is_builtin("ext4") && tree.has_file("virtio_rng"));
+    assert_eq!(tree.lookup("ext4").unwrap(), Lookup::Builtin("ext4".into()));
+    assert_eq!(
+        tree.lookup("virtio-rng").unwrap(),
+        Lookup::File("virtio_rng".into())
+    );
     check_cases(&tree, CASES, true);
     write_tree(dir.path(), BROKEN);
     let tree = ModuleTree::open(dir.path()).unwrap();
