@@ -138,7 +138,7 @@ fn probe_auto_targets(
             lifeboat_config::TargetKind::Disk(disk) if disk.fstype.is_none() => {
                 Some((index, &disk.device))
             }
-            lifeboat_config::TargetKind::Disk(_) => None,
+            _ => None,
         })
         .collect();
     if auto.is_empty() {

@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 use std::fmt;
+use std::net::Ipv4Addr;
 
 pub mod layout;
 #[cfg(feature = "toml")]
@@ -167,18 +168,126 @@ pub struct DiskTarget {
     pub mount_options: String,
 }
 
-/// Where a dump can go. Network kinds (NFS, ssh) join this enum.
+/// The NFS protocol version a target is mounted with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NfsVersion {
+    V3,
+    V4_0,
+    V4_1,
+    V4_2,
+}
+
+impl NfsVersion {
+    /// As the user writes them, and as `vers=` takes them.
+    pub const NAMES: &'static [&'static str] = &["3", "4.0", "4.1", "4.2"];
+    pub const DEFAULT: NfsVersion = NfsVersion::V4_2;
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "3" => Some(Self::V3),
+            "4.0" => Some(Self::V4_0),
+            "4.1" => Some(Self::V4_1),
+            "4.2" => Some(Self::V4_2),
+            _ => None,
+        }
+    }
+}
+
+/// An NFS export the kernel's own client mounts (no mount.nfs, rpcbind or
+/// statd in the image).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NfsTarget {
+    /// Resolved when the image is built: PID 1 does no DNS.
+    pub server: Ipv4Addr,
+    /// The exported path, as the server names it (`/export`).
+    pub export: String,
+    pub version: NfsVersion,
+    /// The NFS port; `None` lets the kernel ask the server's rpcbind (v3)
+    /// or use 2049 (v4).
+    pub port: Option<u16>,
+    /// v3 only: the MOUNT protocol's port; `None` asks rpcbind.
+    pub mount_port: Option<u16>,
+    /// Appended to the options lifeboat builds.
+    pub mount_options: String,
+}
+
+/// Default port of ssh targets.
+pub const DEFAULT_SSH_PORT: u16 = 22;
+
+/// An ssh server the dump is streamed to, by lifeboat's own client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshTarget {
+    /// Resolved when the image is built: PID 1 does no DNS.
+    pub server: Ipv4Addr,
+    pub port: u16,
+    pub user: String,
+    /// The private key's path: on the building machine in a user's config,
+    /// inside the image once baked (the image builder copies it there, 0600).
+    pub identity: String,
+    /// The server's accepted host keys, one `<algorithm> <base64>` line each,
+    /// taken from `known_hosts` when the image is built: never trust on
+    /// first use.
+    pub host_keys: Vec<String>,
+}
+
+/// Where a dump can go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TargetKind {
     Disk(DiskTarget),
+    Nfs(NfsTarget),
+    Ssh(SshTarget),
 }
 
 impl TargetKind {
     pub fn kind_name(&self) -> &'static str {
         match self {
             Self::Disk(_) => "disk",
+            Self::Nfs(_) => "nfs",
+            Self::Ssh(_) => "ssh",
         }
     }
+
+    /// Whether the target is reached over the network (and so needs
+    /// `[network]`).
+    pub fn is_network(&self) -> bool {
+        !matches!(self, Self::Disk(_))
+    }
+}
+
+/// Which network interface carries the network targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InterfaceSpec {
+    /// The first interface with carrier.
+    Auto,
+    /// An interface by its kernel name (`eth0`): without udev, the capture
+    /// kernel names interfaces in probe order, not predictably.
+    Name(String),
+    /// The interface with this MAC address.
+    Mac([u8; 6]),
+}
+
+/// How the interface gets its IPv4 address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddressSpec {
+    Dhcp,
+    Static {
+        address: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+    },
+}
+
+/// How PID 1 brings up the network for network targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub interface: InterfaceSpec,
+    pub address: AddressSpec,
+    /// Names the dump directory on shared targets (`<name>-<stamp>`).
+    pub name: String,
 }
 
 /// One entry of the ordered target list.
@@ -193,6 +302,19 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             TargetKind::Disk(disk) => write!(f, "disk {}:{}", disk.device, self.directory),
+            TargetKind::Nfs(nfs) => write!(
+                f,
+                "nfs {}:{} (v{}):{}",
+                nfs.server,
+                nfs.export,
+                nfs.version.as_str(),
+                self.directory
+            ),
+            TargetKind::Ssh(ssh) => write!(
+                f,
+                "ssh {}@{}:{}:{}",
+                ssh.user, ssh.server, ssh.port, self.directory
+            ),
         }
     }
 }
@@ -205,6 +327,15 @@ pub struct Deadlines {
     /// How long the whole capture may take before PID 1 gives up and takes
     /// the final action, leaving the dump marked incomplete.
     pub total_secs: u32,
+    /// Carrier after the link is set up.
+    pub link_secs: u32,
+    /// An address: all DHCP discovers and requests together.
+    pub address_secs: u32,
+    /// One NFS mount, or one ssh connect with host key check and
+    /// authentication.
+    pub connect_secs: u32,
+    /// No byte of progress on a network target for this long gives it up.
+    pub stall_secs: u32,
 }
 
 /// A validated configuration, as PID 1 uses it.
@@ -225,6 +356,8 @@ pub struct Config {
     /// machines); tests and benchmarks turn it on.
     pub measure_read_rate: bool,
     pub deadlines: Deadlines,
+    /// Present when a target is reached over the network.
+    pub network: Option<Network>,
     /// Tried in order; never empty.
     pub targets: Vec<Target>,
 }
@@ -252,11 +385,19 @@ pub fn check_compression_level(level: i64) -> Result<i32, String> {
 pub const MAX_COMPRESSION_THREADS: u32 = 256;
 pub const DEFAULT_DEVICE_WAIT_SECS: u32 = 30;
 pub const DEFAULT_TOTAL_SECS: u32 = 3600;
+pub const DEFAULT_LINK_SECS: u32 = 10;
+pub const DEFAULT_ADDRESS_SECS: u32 = 20;
+pub const DEFAULT_CONNECT_SECS: u32 = 15;
+pub const DEFAULT_STALL_SECS: u32 = 60;
 
 impl Deadlines {
     pub const DEFAULT: Deadlines = Deadlines {
         device_wait_secs: DEFAULT_DEVICE_WAIT_SECS,
         total_secs: DEFAULT_TOTAL_SECS,
+        link_secs: DEFAULT_LINK_SECS,
+        address_secs: DEFAULT_ADDRESS_SECS,
+        connect_secs: DEFAULT_CONNECT_SECS,
+        stall_secs: DEFAULT_STALL_SECS,
     };
 }
 
@@ -362,6 +503,7 @@ impl Config {
             modules: Vec::new(),
             measure_read_rate: false,
             deadlines: Deadlines::DEFAULT,
+            network: None,
             targets: vec![Target {
                 kind: TargetKind::Disk(DiskTarget {
                     device: DeviceSpec::Label("LIFEBOAT".to_owned()),
@@ -404,6 +546,8 @@ impl Config {
                         line("target.mount_options", &disk.mount_options);
                     }
                 }
+                // Filled in with the network keys of the baked form.
+                TargetKind::Nfs(_) | TargetKind::Ssh(_) => {}
             }
         }
         format!("{BAKED_HEADER}\n{out}")
@@ -622,7 +766,9 @@ mod tests {
             deadlines: Deadlines {
                 device_wait_secs: 10,
                 total_secs: 600,
+                ..Deadlines::DEFAULT
             },
+            network: None,
             targets: vec![
                 Target {
                     kind: TargetKind::Disk(DiskTarget {

@@ -196,6 +196,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         modules,
         measure_read_rate,
         deadlines,
+        network: None,
         targets,
     })
 }
@@ -1112,7 +1113,9 @@ directory = "/dumps"
         for fstype in ["ext4", "xfs", "btrfs", "vfat", "auto"] {
             let text = document(At::Target, &format!("fstype = \"{fstype}\""));
             let config = parse("x.toml", &text).unwrap();
-            let TargetKind::Disk(disk) = &config.targets[1].kind;
+            let TargetKind::Disk(disk) = &config.targets[1].kind else {
+                panic!("a disk target");
+            };
             let want = (fstype != "auto").then_some(fstype);
             assert_eq!(disk.fstype.as_deref(), want);
         }

@@ -637,7 +637,9 @@ mod tests {
         let mut config = lifeboat_config::user::parse("test.toml", &text).unwrap();
         // `/dev/vdb` means the fake tree's dev directory here.
         let fake_dev = machine.root.path().join("dev/vdb").display().to_string();
-        let TargetKind::Disk(disk) = &mut config.targets[1].kind;
+        let TargetKind::Disk(disk) = &mut config.targets[1].kind else {
+            panic!("a disk target");
+        };
         disk.device = DeviceSpec::Path(fake_dev);
         assert!(run_with(&machine, &system, &config));
         let spare = machine.root.path().join("mnt/target1/spare");

@@ -179,6 +179,7 @@ fn wanted_modules(
         .iter()
         .filter_map(|target| match &target.kind {
             TargetKind::Disk(disk) => disk.fstype.as_ref(),
+            _ => None,
         });
     for fstype in named.chain(found_filesystems) {
         let mut provider = None;

@@ -38,6 +38,8 @@ pub enum TargetError {
     Mount(SysError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error("{kind} targets are not supported by this build of lifeboat")]
+    Unsupported { kind: &'static str },
     #[error("the capture deadline cut the dump off")]
     DeadlineCut,
     #[error("dump to {artifact} stopped")]
@@ -90,6 +92,11 @@ pub fn prepare(
     let mount_point = env.mount_root.join(format!("target{index}"));
     match &target.kind {
         TargetKind::Disk(disk) => disk::mount(env, stage, disk, device_wait, &mount_point)?,
+        TargetKind::Nfs(_) | TargetKind::Ssh(_) => {
+            return Err(TargetError::Unsupported {
+                kind: target.kind.kind_name(),
+            })
+        }
     }
     Ok(Prepared {
         dumps_dir: below(&mount_point, &target.directory),
