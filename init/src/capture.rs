@@ -27,8 +27,10 @@ const READ_RATE_SAMPLE_BYTES: u64 = 1 << 30;
 
 /// The paths PID 1 reads and writes, passed in so tests can point them at
 /// a temporary tree.
-pub struct Environment<'a> {
-    pub system: &'a dyn System,
+pub struct Environment {
+    /// Shared with the threads that run steps which may never return (an
+    /// NFS mount against a hung server), which outlive any borrow.
+    pub system: Arc<dyn System>,
     pub vmcore: PathBuf,
     pub sys_class_block: PathBuf,
     pub dev: PathBuf,
@@ -38,8 +40,8 @@ pub struct Environment<'a> {
     pub proc_self_status: PathBuf,
 }
 
-impl Environment<'_> {
-    pub fn pid1(system: &dyn System) -> Environment<'_> {
+impl Environment {
+    pub fn pid1(system: Arc<dyn System>) -> Environment {
         Environment {
             system,
             vmcore: "/proc/vmcore".into(),
@@ -466,7 +468,7 @@ mod tests {
             FakeMachine { root, vmcore }
         }
 
-        fn environment<'a>(&self, system: &'a dyn System) -> Environment<'a> {
+        fn environment(&self, system: Arc<Recorder>) -> Environment {
             let path = |p: &str| self.root.path().join(p);
             Environment {
                 system,
@@ -488,13 +490,13 @@ mod tests {
         lifeboat_config::user::parse("test.toml", &text).unwrap()
     }
 
-    fn run_with(machine: &FakeMachine, system: &Recorder, config: &Config) -> bool {
+    fn run_with(machine: &FakeMachine, system: &Arc<Recorder>, config: &Config) -> bool {
         run_measuring(machine, system, config, false)
     }
 
     fn run_measuring(
         machine: &FakeMachine,
-        system: &Recorder,
+        system: &Arc<Recorder>,
         config: &Config,
         measure_read_rate: bool,
     ) -> bool {
@@ -506,7 +508,11 @@ mod tests {
             started: Instant::now(),
             measure_read_rate,
         };
-        run(&machine.environment(system), &capture, &Stage::new())
+        run(
+            &machine.environment(system.clone()),
+            &capture,
+            &Stage::new(),
+        )
     }
 
     fn mode(path: &Path) -> u32 {
@@ -516,7 +522,7 @@ mod tests {
     #[test]
     fn a_capture_writes_a_complete_private_dump_and_unmounts() {
         let machine = FakeMachine::new();
-        let system = Recorder::default();
+        let system = Arc::new(Recorder::default());
         assert!(run_measuring(
             &machine,
             &system,
@@ -598,8 +604,8 @@ mod tests {
     #[test]
     fn a_missing_device_fails_the_target_naming_what_was_seen() {
         let machine = FakeMachine::new();
-        let system = Recorder::default();
-        let env = machine.environment(&system);
+        let system = Arc::new(Recorder::default());
+        let env = machine.environment(system.clone());
         let nope = config("LABEL=NOPE", 1);
         let error = targets::prepare(
             &env,
@@ -626,10 +632,10 @@ mod tests {
             .join("mnt/target0")
             .display()
             .to_string();
-        let system = Recorder {
+        let system = Arc::new(Recorder {
             failing_mounts: vec![(first, nix::Error::EIO)],
             ..Recorder::default()
-        };
+        });
         let text = format!(
             "[[target]]\ntype = \"disk\"\ndevice = \"UUID={UUID}\"\n\
              [[target]]\ntype = \"disk\"\ndevice = \"/dev/vdb\"\ndirectory = \"/spare\"\n"
@@ -754,8 +760,8 @@ mod tests {
     /// a crashed kernel's log; returns the outcome and the events.
     fn dump_to(destination: FakeDestination) -> (Result<String, TargetError>, Vec<String>, Record) {
         let machine = FakeMachine::new();
-        let system = Recorder::default();
-        let env = machine.environment(&system);
+        let system = Arc::new(Recorder::default());
+        let env = machine.environment(system.clone());
         let config = config(&format!("UUID={UUID}"), 1);
         let modules = ModuleReport::default();
         let capture = Capture {

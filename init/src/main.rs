@@ -83,7 +83,7 @@ fn main() {
         log::info!("loaded modules: {}", modules.loaded.join(" "));
     }
 
-    let env = capture::Environment::pid1(system.as_ref());
+    let env = capture::Environment::pid1(system.clone());
     let capture = capture::Capture {
         config: &config,
         version: VERSION,
