@@ -153,12 +153,11 @@ pub fn run(env: &Environment, capture: &Capture, stage: &Stage) -> bool {
         _ => {}
     }
 
-    let device_wait = Duration::from_secs(capture.config.deadlines.device_wait_secs.into());
     for (index, target) in capture.config.targets.iter().enumerate() {
         stage.set(format!("target {index} ({target})"));
         log::info!("target {index}: {target}");
         let attempt =
-            targets::prepare(env, stage, index, target, device_wait).and_then(|prepared| {
+            targets::prepare(env, stage, index, target, capture.config).and_then(|prepared| {
                 let result = open_dump_dir(&prepared, &info)
                     .and_then(|dir| write_dump(env, capture, stage, target, dir, &info, &vmcore));
                 prepared.release(env);
@@ -607,15 +606,9 @@ mod tests {
         let system = Arc::new(Recorder::default());
         let env = machine.environment(system.clone());
         let nope = config("LABEL=NOPE", 1);
-        let error = targets::prepare(
-            &env,
-            &Stage::new(),
-            0,
-            &nope.targets[0],
-            Duration::from_millis(300),
-        )
-        .err()
-        .unwrap();
+        let error = targets::prepare(&env, &Stage::new(), 0, &nope.targets[0], &nope)
+            .err()
+            .unwrap();
         let text = error.to_string();
         assert!(text.contains("LABEL=NOPE"), "{text}");
         assert!(text.contains(&format!("vdb (ext4 UUID={UUID}")), "{text}");

@@ -74,6 +74,10 @@ pub trait System: Send + Sync {
         data: &str,
     ) -> Result<(), SysError>;
     fn unmount(&self, target: &Path) -> Result<(), SysError>;
+    /// Detaches a mount at once (`MNT_DETACH`): it no longer blocks anything
+    /// even when its server hangs; the kernel drops it when its last user
+    /// goes.
+    fn detach(&self, target: &Path) -> Result<(), SysError>;
     fn load_module(&self, path: &Path) -> Result<(), SysError>;
     fn sync(&self);
     /// Reboots, powers off or halts. Only returns if the kernel refused.
@@ -108,6 +112,13 @@ impl System for Linux {
 
     fn unmount(&self, target: &Path) -> Result<(), SysError> {
         umount2(target, MntFlags::empty()).map_err(|errno| SysError::Unmount {
+            target: target.to_owned(),
+            errno,
+        })
+    }
+
+    fn detach(&self, target: &Path) -> Result<(), SysError> {
+        umount2(target, MntFlags::MNT_DETACH).map_err(|errno| SysError::Unmount {
             target: target.to_owned(),
             errno,
         })
@@ -153,6 +164,7 @@ pub enum Call {
         fstype: String,
     },
     Unmount(String),
+    Detach(String),
     LoadModule(String),
     Sync,
     FinalAction(FinalAction),
@@ -170,6 +182,8 @@ pub struct Recorder {
     pub final_action_hangs: bool,
     /// Mount targets whose mount fails with this errno.
     pub failing_mounts: Vec<(String, nix::Error)>,
+    /// Mount targets whose mount never returns, as against a hung server.
+    pub hanging_mounts: Vec<String>,
     /// Module paths whose loading fails with this errno.
     pub failing_modules: Vec<(String, nix::Error)>,
 }
@@ -222,6 +236,9 @@ impl System for Recorder {
             target: target_text.clone(),
             fstype: fstype.to_owned(),
         });
+        if self.hanging_mounts.contains(&target_text) {
+            hang();
+        }
         match self.failing_mounts.iter().find(|(t, _)| *t == target_text) {
             Some((_, errno)) => Err(SysError::Mount {
                 source_name: source.to_owned(),
@@ -236,6 +253,11 @@ impl System for Recorder {
 
     fn unmount(&self, target: &Path) -> Result<(), SysError> {
         self.record(Call::Unmount(target.display().to_string()));
+        Ok(())
+    }
+
+    fn detach(&self, target: &Path) -> Result<(), SysError> {
+        self.record(Call::Detach(target.display().to_string()));
         Ok(())
     }
 

@@ -38,6 +38,19 @@ impl DirDestination {
         base: &Path,
         stamp: &str,
     ) -> Result<(DirDestination, String), OutputError> {
+        Self::create_named(base, "", stamp)
+    }
+
+    /// As [`create_stamped`](Self::create_stamped), with `prefix` before the
+    /// stamp in the directory's name: `<prefix><stamp>[-N]`, as on a target
+    /// many machines share (`web-17-202612031530`). Returns the destination
+    /// and the stamp the directory got (`<stamp>[-N]`), which names the
+    /// files in it.
+    pub fn create_named(
+        base: &Path,
+        prefix: &str,
+        stamp: &str,
+    ) -> Result<(DirDestination, String), OutputError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -52,7 +65,7 @@ impl DirDestination {
             } else {
                 format!("{stamp}-{attempt}")
             };
-            let dir = base.join(&name);
+            let dir = base.join(format!("{prefix}{name}"));
             match fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => return Ok((DirDestination { dir }, name)),
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -60,7 +73,7 @@ impl DirDestination {
             }
         }
         Err(OutputError::CreateDir {
-            path: base.join(stamp),
+            path: base.join(format!("{prefix}{stamp}")),
             source: io::Error::new(io::ErrorKind::AlreadyExists, "1000 dumps in one minute"),
         })
     }
@@ -236,6 +249,17 @@ mod tests {
             })
             .collect();
         assert_eq!(names, ["202611271930", "202611271930-1", "202611271930-2"]);
+        // On a shared target the directories carry the machine's name; the
+        // stamps that name the files do not.
+        let stamps: Vec<String> = (0..2)
+            .map(|_| {
+                DirDestination::create_named(base.path(), "web-17-", "202611271930")
+                    .unwrap()
+                    .1
+            })
+            .collect();
+        assert_eq!(stamps, ["202611271930", "202611271930-1"]);
+        assert!(base.path().join("web-17-202611271930-1").is_dir());
     }
 
     #[test]

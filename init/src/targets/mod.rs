@@ -4,6 +4,7 @@
 //! the same for every kind.
 
 mod disk;
+mod nfs;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dumper::output::{Destination, DirDestination, OutputError};
-use lifeboat_config::{Target, TargetKind};
+use lifeboat_config::{Config, Target, TargetKind};
 
 use crate::capture::Environment;
 use crate::stage::Stage;
@@ -36,6 +37,28 @@ pub enum TargetError {
     },
     #[error(transparent)]
     Mount(SysError),
+    #[error("NFS mount of {source_name} with options {options} failed")]
+    NfsMount {
+        source_name: String,
+        options: String,
+        #[source]
+        error: SysError,
+    },
+    #[error(
+        "NFS mount of {source_name} with options {options} did not finish within {waited_secs} s \
+         (deadlines.connect); the server does not answer"
+    )]
+    NfsMountTimedOut {
+        source_name: String,
+        options: String,
+        waited_secs: u64,
+    },
+    #[error("cannot start a thread for {what}")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error("{kind} targets are not supported by this build of lifeboat")]
@@ -55,18 +78,27 @@ pub enum TargetError {
 pub struct Prepared {
     /// The directory dump directories are created in (`<mount>/var/crash`).
     dumps_dir: PathBuf,
+    /// Put before the stamp in the dump directory's name on a target many
+    /// machines share (`web-17-`); empty on a disk of this machine.
+    dir_prefix: String,
     /// What `release` unmounts.
     mount_point: PathBuf,
+    /// Whether the mount is remote: `sync(2)` then waits on a server that
+    /// may not answer (measured: blocked > 10 s with a hung NFS server), so
+    /// `release` skips it and detaches the mount.
+    remote: bool,
 }
 
 impl Prepared {
-    /// Creates this dump's private directory, `<dumps_dir>/<stamp>` (or
-    /// `<stamp>-N` when a dump of the same minute is there).
+    /// Creates this dump's private directory, `<dumps_dir>/<prefix><stamp>`
+    /// (or `…<stamp>-N` when a dump of the same minute is there); returns
+    /// it and the stamp that names the files in it.
     pub fn open_dump_dir(
         &self,
         stamp: &str,
     ) -> Result<(Arc<dyn Destination>, String), TargetError> {
-        let (destination, name) = DirDestination::create_stamped(&self.dumps_dir, stamp)?;
+        let (destination, name) =
+            DirDestination::create_named(&self.dumps_dir, &self.dir_prefix, stamp)?;
         Ok((Arc::new(destination), name))
     }
 
@@ -74,8 +106,13 @@ impl Prepared {
     /// durable (every artifact was fsynced), and the next target or the
     /// final action comes next either way.
     pub fn release(self, env: &Environment) {
-        env.system.sync();
-        if let Err(error) = env.system.unmount(&self.mount_point) {
+        let result = if self.remote {
+            env.system.detach(&self.mount_point)
+        } else {
+            env.system.sync();
+            env.system.unmount(&self.mount_point)
+        };
+        if let Err(error) = result {
             log::warn!("{error}");
         }
     }
@@ -87,20 +124,40 @@ pub fn prepare(
     stage: &Stage,
     index: usize,
     target: &Target,
-    device_wait: Duration,
+    config: &Config,
 ) -> Result<Prepared, TargetError> {
     let mount_point = env.mount_root.join(format!("target{index}"));
+    let seconds = |secs: u32| Duration::from_secs(secs.into());
     match &target.kind {
-        TargetKind::Disk(disk) => disk::mount(env, stage, disk, device_wait, &mount_point)?,
-        TargetKind::Nfs(_) | TargetKind::Ssh(_) => {
+        TargetKind::Disk(disk) => disk::mount(
+            env,
+            stage,
+            disk,
+            seconds(config.deadlines.device_wait_secs),
+            &mount_point,
+        )?,
+        TargetKind::Nfs(nfs) => nfs::mount(
+            env,
+            stage,
+            nfs,
+            seconds(config.deadlines.connect_secs),
+            &mount_point,
+        )?,
+        TargetKind::Ssh(_) => {
             return Err(TargetError::Unsupported {
                 kind: target.kind.kind_name(),
             })
         }
     }
+    let dir_prefix = match (&config.network, target.kind.is_network()) {
+        (Some(network), true) => format!("{}-", network.name),
+        _ => String::new(),
+    };
     Ok(Prepared {
         dumps_dir: below(&mount_point, &target.directory),
+        dir_prefix,
         mount_point,
+        remote: target.kind.is_network(),
     })
 }
 
