@@ -14,6 +14,7 @@
 mod analysis;
 mod checks;
 mod scenarios;
+mod servers;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -42,7 +42,7 @@ pub enum TargetError {
         source_name: String,
         options: String,
         #[source]
-        error: SysError,
+        error: Box<SysError>,
     },
     #[error(
         "NFS mount of {source_name} with options {options} did not finish within {waited_secs} s \

@@ -129,7 +129,7 @@ pub(super) fn mount(
         Ok(Err(error)) => Err(TargetError::NfsMount {
             source_name: source,
             options,
-            error,
+            error: Box::new(error),
         }),
         // The thread is left where it is: it may sit in the kernel until
         // the server answers, and nothing here can end that.
