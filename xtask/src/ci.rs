@@ -10,7 +10,7 @@ use anyhow::Result;
 use crate::{deps, qemu_test, util};
 
 pub fn run() -> Result<()> {
-    deps::ensure(&[deps::BUILD, deps::QEMU_TEST, deps::UNIT_TEST])?;
+    deps::ensure(&[deps::BUILD, deps::QEMU_TEST, deps::UNIT_TEST, deps::SERVERS])?;
     step("cargo fmt --check");
     util::run(util::cargo().args(["fmt", "--all", "--check"]))?;
     step("cargo clippy");

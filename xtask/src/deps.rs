@@ -126,9 +126,34 @@ pub const UNIT_TEST: &[Package] = &[
     },
 ];
 
+/// The dump servers of network scenarios, started by the tests on
+/// loopback; the harness's own unit test starts them too.
+pub const SERVERS: &[Package] = &[
+    Package {
+        name: "nfs-ganesha",
+        why: "ganesha.nfsd, a userspace NFS server (the host kernel may have no nfsd)",
+    },
+    Package {
+        name: "nfs-ganesha-vfs",
+        why: "ganesha's VFS backend, which exports a directory",
+    },
+    Package {
+        name: "rpcbind",
+        why: "rpcbind, where ganesha registers its NFSv3 services",
+    },
+    Package {
+        name: "openssh-server",
+        why: "sshd, the ssh target's server",
+    },
+    Package {
+        name: "openssh-client",
+        why: "ssh and ssh-keygen, for the test keys",
+    },
+];
+
 /// `cargo xtask deps`: installs everything.
 pub fn run() -> Result<()> {
-    ensure(&[BUILD, QEMU_TEST, UNIT_TEST])
+    ensure(&[BUILD, QEMU_TEST, UNIT_TEST, SERVERS])
 }
 
 /// Installs the packages of `lists` that are not installed yet.

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use crashme::Planted;
 
-use self::scenarios::{Scenario, SCENARIOS};
+use self::scenarios::{Scenario, Serve, ServerPlaces, SCENARIOS};
+use self::servers::NfsServer;
 use crate::bench::makedumpfile;
 use crate::deps;
 use crate::dist::{self, Dist};
@@ -71,7 +72,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let selected = select(&names)?;
 
-    deps::ensure(&[deps::BUILD, deps::QEMU_TEST])?;
+    deps::ensure(&[deps::BUILD, deps::QEMU_TEST, deps::SERVERS])?;
     // Each flavour the selection boots, fetched once; only complete dumps
     // are opened with crash, so only their kernels need the debug twin.
     let mut kernels: BTreeMap<&str, (Kernel, Option<PathBuf>)> = BTreeMap::new();
@@ -175,7 +176,29 @@ fn run_scenario(
     current_makedumpfile: Option<&Path>,
 ) -> bool {
     let dir = target_dir().join("qemu-test").join(scenario.name);
-    let vm_run = match prepare_and_boot(scenario, crashkernel, dist, kernel, &dir) {
+    if dir.exists() {
+        if let Err(error) = fs::remove_dir_all(&dir) {
+            println!(
+                "FAILED {}: cannot clear {}: {error}",
+                scenario.name,
+                dir.display()
+            );
+            return false;
+        }
+    }
+    // Held until the checks are done, and stopped when dropped, pass or fail.
+    let server = match start_server(scenario, &dir) {
+        Ok(server) => server,
+        Err(error) => {
+            println!("FAILED {}: {error:#}", scenario.name);
+            return false;
+        }
+    };
+    let places = match &server {
+        Some(nfs) => ServerPlaces::of_nfs(nfs),
+        None => ServerPlaces::default(),
+    };
+    let vm_run = match prepare_and_boot(scenario, crashkernel, dist, kernel, &dir, &places) {
         Ok(vm_run) => vm_run,
         Err(error) => {
             vm::print_serial_log(&dir);
@@ -204,10 +227,21 @@ fn run_scenario(
             if let Err(error) = fs::write(dir.join("pages.txt"), pages) {
                 failures.push(format!("cannot write pages.txt: {error}"));
             }
+            let disk = dir.join("disk.img");
+            let source = match &server {
+                Some(nfs) => checks::Source::HostDir {
+                    root: &nfs.export_dir,
+                },
+                None => checks::Source::Disk {
+                    fs: scenario.fs,
+                    disk: &disk,
+                },
+            };
             let inputs = checks::Inputs {
                 dir: &dir,
-                disk: &dir.join("disk.img"),
-                fs: scenario.fs,
+                source,
+                crash_dir: scenario.crash_dir(),
+                dir_prefix: scenario.dir_prefix(),
                 planted: &planted,
                 expect_status: scenario.expect_status,
                 expect_error: scenario.expect_error,
@@ -245,6 +279,14 @@ fn markers() -> Vec<Marker> {
     })
 }
 
+/// Starts the scenario's dump server, if it has one.
+fn start_server(scenario: &Scenario, dir: &Path) -> Result<Option<NfsServer>> {
+    match scenario.serve {
+        Serve::Nothing => Ok(None),
+        Serve::Nfs => NfsServer::start(dir).map(Some),
+    }
+}
+
 /// Builds the disk and both initramfs images, then boots the VM.
 fn prepare_and_boot(
     scenario: &Scenario,
@@ -252,10 +294,8 @@ fn prepare_and_boot(
     dist: &Dist,
     kernel: &Kernel,
     dir: &Path,
+    places: &ServerPlaces,
 ) -> Result<VmRun> {
-    if dir.exists() {
-        fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
-    }
     fs::create_dir_all(dir)?;
 
     let disk = dir.join("disk.img");
@@ -267,7 +307,7 @@ fn prepare_and_boot(
         dist,
         kernel,
         dir,
-        &scenario.config_toml(),
+        &scenario.config_toml(places),
         scenario.image_args,
     )?;
     let production_image = dir.join("production.cpio");
@@ -291,6 +331,7 @@ fn prepare_and_boot(
             initrd: &production_image,
             cmdline: &cmdline,
             disk: &disk,
+            network: scenario.serve != Serve::Nothing,
             dir,
         },
         &markers(),

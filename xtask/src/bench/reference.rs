@@ -180,6 +180,7 @@ fn build(spec: &Spec, dist: &Dist, kernel: &Kernel, vmcore: &Path) -> Result<()>
             initrd: &production_image,
             cmdline: &cmdline,
             disk: &disk,
+            network: false,
             dir: &dir,
         },
         &markers,

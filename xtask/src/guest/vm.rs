@@ -29,6 +29,9 @@ pub struct BootSpec<'a> {
     pub initrd: &'a Path,
     pub cmdline: &'a str,
     pub disk: &'a Path,
+    /// A virtio NIC on QEMU's user network (the guest gets 10.0.2.15 by
+    /// DHCP and reaches the host's loopback at 10.0.2.2); none otherwise.
+    pub network: bool,
     /// Where `qemu-command.txt` and `serial.log` go.
     pub dir: &'a Path,
 }
@@ -42,7 +45,8 @@ pub fn boot(spec: &BootSpec, markers: &[Marker], deadline: Duration) -> Result<V
         .args(["-smp", &spec.cpus.to_string()])
         .args(["-m", &spec.memory_mib.to_string()])
         .args(["-nographic", "-monitor", "none", "-serial", "stdio"])
-        .args(["-nic", "none", "-no-reboot"])
+        .args(network_args(spec.network))
+        .arg("-no-reboot")
         .arg("-kernel")
         .arg(&spec.kernel.vmlinuz)
         .arg("-initrd")
@@ -56,6 +60,20 @@ pub fn boot(spec: &BootSpec, markers: &[Marker], deadline: Duration) -> Result<V
     )?;
     println!("booting: {}", util::display(&qemu));
     run(qemu, &spec.dir.join("serial.log"), markers, deadline)
+}
+
+/// The NIC arguments: one virtio NIC on user networking, or none.
+fn network_args(network: bool) -> &'static [&'static str] {
+    if network {
+        &[
+            "-netdev",
+            "user,id=n0",
+            "-device",
+            "virtio-net-pci,netdev=n0,id=nic0",
+        ]
+    } else {
+        &["-nic", "none"]
+    }
 }
 
 /// The markers of a crash and capture, after `prepared`: what crashme

@@ -5,6 +5,7 @@
 
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,8 +22,6 @@ use super::analysis;
 use crate::guest::disk::Fs;
 use crate::util;
 
-/// Where lifeboat's config puts dumps on the target filesystem.
-const CRASH_DIR: &str = "/var/crash";
 /// What must be in the kernel log of a sysrq crash.
 pub(super) const SYSRQ_LINE: &str = "sysrq: Trigger a crash";
 /// How many differences of one kind a report lists before it only counts.
@@ -37,9 +36,13 @@ pub struct Failure {
 /// What the checks need to know about the run.
 pub struct Inputs<'a> {
     pub dir: &'a Path,
-    pub disk: &'a Path,
-    /// The test disk's filesystem.
-    pub fs: Fs,
+    /// Where the dump went.
+    pub source: Source<'a>,
+    /// The target's `directory`, where dump directories are made.
+    pub crash_dir: &'a str,
+    /// Before the stamp in the dump directory's name: the machine's name
+    /// and a dash on a network target, nothing on a disk.
+    pub dir_prefix: &'a str,
     pub planted: &'a Planted,
     pub expect_status: &'a str,
     /// What an incomplete dump's record must give as its error.
@@ -61,12 +64,71 @@ pub const COMPLETE: &str = "complete";
 /// The expectation of scenarios where no target can take a dump.
 pub const NONE: &str = "none";
 
+/// Where a scenario's dump went: a disk image, read with the filesystem's
+/// own tools, or a directory of this machine that a test server (NFS, ssh)
+/// wrote into.
+pub enum Source<'a> {
+    Disk { fs: Fs, disk: &'a Path },
+    HostDir { root: &'a Path },
+}
+
+impl Source<'_> {
+    /// What the first check is called.
+    fn check_name(&self) -> &'static str {
+        match self {
+            Source::Disk { .. } => "fsck",
+            Source::HostDir { .. } => "server directory",
+        }
+    }
+
+    /// The filesystem check of a disk; that a server's directory is there.
+    fn check(&self) -> Result<String> {
+        match self {
+            Source::Disk { fs, disk } => fs.check(disk),
+            Source::HostDir { root } if root.is_dir() => Ok(root.display().to_string()),
+            Source::HostDir { root } => bail!("{} does not exist", root.display()),
+        }
+    }
+
+    /// Where `dir_on_target` can be read: a copy off the disk in `out`, or
+    /// the server's directory itself; `None` when it does not exist.
+    fn copy_dir(&self, dir_on_target: &str, out: &Path) -> Result<Option<PathBuf>> {
+        match self {
+            Source::Disk { fs, disk } => fs.copy_dir(disk, dir_on_target, out),
+            Source::HostDir { root } => {
+                let dir = root.join(dir_on_target.trim_start_matches('/'));
+                Ok(dir.is_dir().then_some(dir))
+            }
+        }
+    }
+
+    /// The permission bits of `path_on_target`, whose readable copy is
+    /// `copy`; `None` where the filesystem stores none.
+    fn mode(&self, path_on_target: &str, copy: &Path) -> Result<Option<u32>> {
+        match self {
+            Source::Disk { fs, disk } => fs.mode(disk, path_on_target, copy),
+            Source::HostDir { .. } => {
+                let meta = fs::symlink_metadata(copy)
+                    .with_context(|| format!("cannot stat {}", copy.display()))?;
+                Ok(Some(meta.permissions().mode() & 0o7777))
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Source::Disk { fs, .. } => fs.name(),
+            Source::HostDir { .. } => "the server",
+        }
+    }
+}
+
 /// Runs every check that can run and prints each one that passes; a check
 /// whose input is missing because an earlier one failed is skipped, the
 /// others still run, so one VM run reports as much as it can.
 pub fn run(inputs: &Inputs) -> Vec<Failure> {
     let mut report = Report::default();
-    if !report.record("fsck", inputs.fs.check(inputs.disk)) {
+    if !report.record(inputs.source.check_name(), inputs.source.check()) {
         return report.failures;
     }
     let mut failures = report.failures;
@@ -89,7 +151,12 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
     };
     report.ok(
         "dump directory",
-        format!("{CRASH_DIR}/{}: {}", dump.stamp, dump.files.join(" ")),
+        format!(
+            "{}/{}: {}",
+            inputs.crash_dir,
+            dump.dir_name,
+            dump.files.join(" ")
+        ),
     );
     report.record("file modes", check_modes(inputs, &dump));
     let xxh64 = match check_json(&dump, inputs.expect_status, inputs.expect_threads) {
@@ -179,15 +246,16 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
 /// A scenario where no target exists: the disk must hold no dump.
 fn check_no_dump(inputs: &Inputs) -> Vec<Failure> {
     let mut report = Report::default();
+    let crash_dir = inputs.crash_dir;
     let result = (|| -> Result<String> {
         let Some(crash) = copy_crash_dir(inputs)? else {
-            return Ok(format!("{CRASH_DIR} is not on the disk, as expected"));
+            return Ok(format!("{crash_dir} is not on the target, as expected"));
         };
         let entries = list(&crash)?;
         if !entries.is_empty() {
-            bail!("expected no dump, found {CRASH_DIR}: {entries:?}");
+            bail!("expected no dump, found {crash_dir}: {entries:?}");
         }
-        Ok(format!("{CRASH_DIR} is empty, as expected"))
+        Ok(format!("{crash_dir} is empty, as expected"))
     })();
     report.record("no dump", result);
     report.failures
@@ -218,16 +286,23 @@ fn check_unfinished(inputs: &Inputs) -> Vec<Failure> {
 }
 
 fn extract_unfinished(inputs: &Inputs) -> Result<(Dump, String)> {
+    let crash_dir = inputs.crash_dir;
     let crash =
-        copy_crash_dir(inputs)?.with_context(|| format!("{CRASH_DIR} is not on the disk"))?;
+        copy_crash_dir(inputs)?.with_context(|| format!("{crash_dir} is not on the target"))?;
     let entries = list(&crash)?;
-    let [stamp] = entries.as_slice() else {
-        bail!("expected one dump directory in {CRASH_DIR}, found {entries:?}");
+    let [dir_name] = entries.as_slice() else {
+        bail!("expected one dump directory in {crash_dir}, found {entries:?}");
     };
-    let dump_dir = crash.join(stamp);
+    let stamp = dir_name.strip_prefix(inputs.dir_prefix).with_context(|| {
+        format!(
+            "{crash_dir}/{dir_name} does not start with {:?}",
+            inputs.dir_prefix
+        )
+    })?;
+    let dump_dir = crash.join(dir_name);
     let files = list(&dump_dir)?;
     let dump = Dump {
-        stamp: stamp.clone(),
+        dir_name: dir_name.clone(),
         dmesg: dump_dir.join(dmesg_file_name(stamp)),
         dump: dump_dir.join(dump_file_name(stamp) + INCOMPLETE_SUFFIX),
         json: dump_dir.join(RECORD_FILE),
@@ -321,25 +396,27 @@ impl Report {
 
 /// The files of the one dump directory, copied off the disk.
 struct Dump {
-    /// `<YYYYmmddHHMM>`, the directory's name and the files' suffix.
-    stamp: String,
+    /// `[<name>-]<YYYYmmddHHMM>`.
+    dir_name: String,
     dmesg: PathBuf,
     dump: PathBuf,
     json: PathBuf,
     files: Vec<String>,
 }
 
-/// Copies `/var/crash` off the disk into `<dir>/extracted/` and returns
-/// where it went, or `None` when the disk has no `/var/crash`.
+/// Copies the target's dump directory (`/var/crash`) off the disk into
+/// `<dir>/extracted/`, or finds it in the server's directory; returns where
+/// it is, or `None` when the target has none.
 fn copy_crash_dir(inputs: &Inputs) -> Result<Option<PathBuf>> {
     inputs
-        .fs
-        .copy_dir(inputs.disk, CRASH_DIR, &inputs.dir.join("extracted"))
+        .source
+        .copy_dir(inputs.crash_dir, &inputs.dir.join("extracted"))
 }
 
 fn extract(inputs: &Inputs) -> Result<Dump> {
+    let crash_dir = inputs.crash_dir;
     let crash =
-        copy_crash_dir(inputs)?.with_context(|| format!("{CRASH_DIR} is not on the disk"))?;
+        copy_crash_dir(inputs)?.with_context(|| format!("{crash_dir} is not on the target"))?;
 
     let mut incomplete = Vec::new();
     find_incomplete(&crash, &mut incomplete)?;
@@ -347,16 +424,18 @@ fn extract(inputs: &Inputs) -> Result<Dump> {
         bail!("left behind: {incomplete:?}");
     }
     let entries = list(&crash)?;
-    let [stamp] = entries.as_slice() else {
-        bail!("expected one dump directory in {CRASH_DIR}, found {entries:?}");
+    let [dir_name] = entries.as_slice() else {
+        bail!("expected one dump directory in {crash_dir}, found {entries:?}");
     };
+    let prefix = inputs.dir_prefix;
+    let stamp = dir_name.strip_prefix(prefix).unwrap_or_default();
     if stamp.len() != 12 || !stamp.bytes().all(|byte| byte.is_ascii_digit()) {
-        bail!("dump directory {CRASH_DIR}/{stamp} is not named YYYYmmddHHMM");
+        bail!("dump directory {crash_dir}/{dir_name} is not named {prefix}YYYYmmddHHMM");
     }
-    let dump_dir = crash.join(stamp);
+    let dump_dir = crash.join(dir_name);
     let files = list(&dump_dir)?;
     let dump = Dump {
-        stamp: stamp.clone(),
+        dir_name: dir_name.clone(),
         dmesg: dump_dir.join(dmesg_file_name(stamp)),
         dump: dump_dir.join(dump_file_name(stamp)),
         json: dump_dir.join(RECORD_FILE),
@@ -366,7 +445,7 @@ fn extract(inputs: &Inputs) -> Result<Dump> {
     for path in [&dump.dmesg, &dump.dump, &dump.json, &log] {
         if !path.is_file() {
             bail!(
-                "{CRASH_DIR}/{stamp} has no {}; it has {:?}",
+                "{crash_dir}/{dir_name} has no {}; it has {:?}",
                 path.file_name().unwrap_or_default().to_string_lossy(),
                 dump.files
             );
@@ -401,12 +480,12 @@ fn list(dir: &Path) -> Result<Vec<String>> {
 /// A crash dump holds everything that was in memory, secrets included: only
 /// root may read it. vfat stores no modes; there the check says so.
 fn check_modes(inputs: &Inputs, dump: &Dump) -> Result<String> {
-    let dump_dir = format!("{CRASH_DIR}/{}", dump.stamp);
+    let dump_dir = format!("{}/{}", inputs.crash_dir, dump.dir_name);
     let copy_dir = dump.dmesg.parent().context("the dump has no directory")?;
     let mut wrong = Vec::new();
     let mut checked = 0;
     let mut expect = |path: String, copy: PathBuf, mode: u32| -> Result<()> {
-        if let Some(actual) = inputs.fs.mode(inputs.disk, &path, &copy)? {
+        if let Some(actual) = inputs.source.mode(&path, &copy)? {
             checked += 1;
             if actual != mode {
                 wrong.push(format!("{path} is {actual:04o}, expected {mode:04o}"));
@@ -422,7 +501,7 @@ fn check_modes(inputs: &Inputs, dump: &Dump) -> Result<String> {
         bail!("{}", wrong.join("; "));
     }
     Ok(if checked == 0 {
-        format!("{} stores no modes", inputs.fs.name())
+        format!("{} stores no modes", inputs.source.name())
     } else {
         "directory 0700, files 0600".into()
     })

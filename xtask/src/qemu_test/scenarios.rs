@@ -3,6 +3,33 @@
 use crate::guest::disk::Fs;
 use crate::guest::image::{CAPTURE_CMDLINE_BASE, DISK_CONFIG};
 use crate::guest::kernel::Flavour;
+use crate::qemu_test::servers::NfsServer;
+
+/// The server a network scenario dumps to, started by the test.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// No network: the dump goes to the test disk.
+    Nothing,
+    /// nfs-ganesha, NFSv3 and v4.
+    Nfs,
+}
+
+/// Where a scenario's config finds its server, filled in once the server
+/// runs (its ports are picked free at run time).
+#[derive(Default)]
+pub struct ServerPlaces {
+    pub nfs_port: u16,
+    pub mount_port: u16,
+}
+
+impl ServerPlaces {
+    pub fn of_nfs(server: &NfsServer) -> ServerPlaces {
+        ServerPlaces {
+            nfs_port: server.nfs_port,
+            mount_port: server.mount_port,
+        }
+    }
+}
 
 pub struct Scenario {
     pub name: &'static str,
@@ -42,6 +69,9 @@ pub struct Scenario {
     pub expect_error: &'static str,
     /// Size of the test disk.
     pub disk_mib: u64,
+    /// The dump server the test starts; with one, the VM has a NIC on
+    /// QEMU's user network, where the host is 10.0.2.2.
+    pub serve: Serve,
 }
 
 /// Two targets: the first names a disk that does not exist.
@@ -96,6 +126,54 @@ device = "UUID={uuid}"
 fstype = "xfs"
 "#;
 
+/// The `directory` of the network targets below.
+const NETWORK_DIRECTORY: &str = "/crash";
+
+/// NFSv4.2 from an address QEMU's DHCP server gives. The NIC's driver is
+/// named: the image builder takes the building machine's, which need not
+/// be the VM's.
+const NFS4_CONFIG: &str = r#"
+final_action = "reboot"
+measure_read_rate = true
+modules = ["virtio_pci", "virtio_net"]
+[network]
+interface = "eth0"
+address = "dhcp"
+name = "crashtest"
+[deadlines]
+connect = 20
+[[target]]
+type = "nfs"
+server = "10.0.2.2"
+export = "/export"
+version = "4.2"
+port = {nfs_port}
+directory = "/crash"
+"#;
+
+/// NFSv3 with both ports named (the guest cannot reach the host's rpcbind)
+/// from a static address.
+const NFS3_CONFIG: &str = r#"
+final_action = "reboot"
+measure_read_rate = true
+modules = ["virtio_pci", "virtio_net"]
+[network]
+interface = "eth0"
+address = "10.0.2.15/24"
+gateway = "10.0.2.2"
+name = "crashtest"
+[deadlines]
+connect = 20
+[[target]]
+type = "nfs"
+server = "10.0.2.2"
+export = "/export"
+version = "3"
+port = {nfs_port}
+mount_port = {mount_port}
+directory = "/crash"
+"#;
+
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "disk-ext4",
@@ -114,6 +192,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "",
         expect_error: "",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // The same capture in the smallest reservation that works: at 70M and
     // below this kernel runs out of memory during its own boot, before
@@ -135,6 +214,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "",
         expect_error: "",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // A capture kernel with two CPUs compresses on two threads (the
     // default, `compression_threads = 0`, is one per CPU).
@@ -155,6 +235,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "",
         expect_error: "",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // The first target never appears; lifeboat must give up on it at the
     // device deadline and dump to the second.
@@ -175,6 +256,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "did not appear within 3 s",
         expect_error: "",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // No target at all: PID 1 must still reboot, after the device deadline,
     // and say why.
@@ -195,6 +277,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "no target took a complete dump",
         expect_error: "",
         disk_mib: 64,
+        serve: Serve::Nothing,
     },
     // The disk is smaller than the (incompressible) planted memory: the dump
     // fails with ENOSPC, stays `.incomplete`, and lifeboat.json says so.
@@ -215,6 +298,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "No space left on device",
         expect_error: "No space left on device",
         disk_mib: 128,
+        serve: Serve::Nothing,
     },
     // The whole-capture deadline (from the kernel command line) passes in
     // the middle of the dump: the watchdog must record the cut (stage,
@@ -240,6 +324,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_error:
             "the capture deadline of 12 s passed while dumping to /mnt/target0/var/crash/",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // Debian's generic kernel, where ext4, jbd2, mbcache, crc16, crc32c
     // and virtio are all modules, and mkfs.ext4's default metadata_csum
@@ -262,6 +347,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "",
         expect_error: "",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // The generic kernel's ext4 capture in the smallest reservation that
     // works: 80M runs out of memory while the image unpacks (measured
@@ -283,6 +369,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "",
         expect_error: "",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // xfs needs libcrc32c, whose softdep names the alias `crc32c`.
     Scenario {
@@ -302,6 +389,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "",
         expect_error: "",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // btrfs softdeps on blake2b-256, sha256, xxhash64 and crypto-crc32c.
     Scenario {
@@ -321,6 +409,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "",
         expect_error: "",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // vfat needs its codepage and charset modules (nls_cp437, nls_ascii).
     Scenario {
@@ -340,6 +429,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "",
         expect_error: "",
         disk_mib: 512,
+        serve: Serve::Nothing,
     },
     // The target's fstype says xfs but the disk is ext4: the mount fails,
     // and lifeboat must say why in the kernel's words, not only EINVAL.
@@ -360,14 +450,72 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "(kernel: XFS (vda): Invalid superblock magic number",
         expect_error: "",
         disk_mib: 64,
+        serve: Serve::Nothing,
+    },
+    Scenario {
+        name: "nfs4",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
+        memory_mib: 2048,
+        crashkernel: "96M",
+        cpus: 1,
+        config: NFS4_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e11",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+        expect_console: "by DHCP from 10.0.2.2",
+        expect_error: "",
+        disk_mib: 16,
+        serve: Serve::Nfs,
+    },
+    Scenario {
+        name: "nfs3",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
+        memory_mib: 2048,
+        crashkernel: "96M",
+        cpus: 1,
+        config: NFS3_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e12",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+        expect_console: "10.0.2.15/24 static",
+        expect_error: "",
+        disk_mib: 16,
+        serve: Serve::Nfs,
     },
 ];
 
 impl Scenario {
-    pub fn config_toml(&self) -> String {
+    pub fn config_toml(&self, places: &ServerPlaces) -> String {
         self.config
             .replace("{uuid}", self.disk_uuid)
             .replace("{fstype}", self.fs.name())
+            .replace("{nfs_port}", &places.nfs_port.to_string())
+            .replace("{mount_port}", &places.mount_port.to_string())
+    }
+
+    /// The target's `directory`, where the checks look for the dump.
+    pub fn crash_dir(&self) -> &'static str {
+        match self.serve {
+            Serve::Nothing => "/var/crash",
+            Serve::Nfs => NETWORK_DIRECTORY,
+        }
+    }
+
+    /// What the dump directory's name starts with: `<network.name>-` on a
+    /// network target.
+    pub fn dir_prefix(&self) -> &'static str {
+        match self.serve {
+            Serve::Nothing => "",
+            Serve::Nfs => "crashtest-",
+        }
     }
 
     pub fn capture_cmdline(&self) -> String {
