@@ -50,6 +50,34 @@ impl Status {
     }
 }
 
+/// How the network came up for a network target.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+pub struct NetworkRecord {
+    pub interface: String,
+    pub mac: String,
+    /// `10.0.2.15/24`.
+    pub address: String,
+    /// `dhcp` or `static`.
+    pub method: String,
+    pub gateway: Option<String>,
+    /// From the start of the bring-up to the address being set.
+    pub seconds: f64,
+}
+
+impl NetworkRecord {
+    fn to_json(&self) -> JsonObject {
+        let mut json = JsonObject::compact();
+        json.string("interface", Some(&self.interface));
+        json.string("mac", Some(&self.mac));
+        json.string("address", Some(&self.address));
+        json.string("method", Some(&self.method));
+        json.string("gateway", self.gateway.as_deref());
+        json.decimal("seconds", Some(self.seconds));
+        json
+    }
+}
+
 /// The fields of `lifeboat.json`. Sizes are bytes, durations seconds.
 /// Fields derived from others when written (`crash_time_utc`,
 /// `dump_rate_mb_per_s`) are not kept when read.
@@ -72,6 +100,18 @@ pub struct Record {
     pub panic_message: Option<String>,
     pub capture_kernel_release: Option<String>,
     pub target: String,
+    /// A network target's server, `10.0.2.2` or `10.0.2.2:2222`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub target_server: Option<String>,
+    /// A network target's protocol and version: `nfs 4.2`, `nfs 3`, `ssh`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub target_protocol: Option<String>,
+    /// An ssh target's host key, as `ssh-keygen -l` prints its fingerprint.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub host_key_fingerprint: Option<String>,
+    /// How the network came up, for a network target.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub network: Option<NetworkRecord>,
     pub dmesg_file: Option<String>,
     pub dmesg_records: Option<usize>,
     pub dmesg_error: Option<String>,
@@ -120,6 +160,10 @@ impl Record {
             self.capture_kernel_release.as_deref(),
         );
         json.string("target", Some(&self.target));
+        json.string("target_server", self.target_server.as_deref());
+        json.string("target_protocol", self.target_protocol.as_deref());
+        json.string("host_key_fingerprint", self.host_key_fingerprint.as_deref());
+        json.object("network", self.network.as_ref().map(NetworkRecord::to_json));
         json.string("dmesg_file", self.dmesg_file.as_deref());
         json.number("dmesg_records", self.dmesg_records);
         json.string("dmesg_error", self.dmesg_error.as_deref());
@@ -152,21 +196,43 @@ impl Record {
     }
 }
 
-/// A JSON object written one member per line.
+/// A JSON object written one member per line, or on one line when it is
+/// a member of another.
 #[derive(Default)]
 struct JsonObject {
     text: String,
+    compact: bool,
 }
 
 impl JsonObject {
+    fn compact() -> JsonObject {
+        JsonObject {
+            text: String::new(),
+            compact: true,
+        }
+    }
+
     fn key(&mut self, key: &str) {
-        self.text.push_str(if self.text.is_empty() {
-            "{\n  "
-        } else {
-            ",\n  "
-        });
+        self.text
+            .push_str(match (self.text.is_empty(), self.compact) {
+                (true, false) => "{\n  ",
+                (false, false) => ",\n  ",
+                (true, true) => "{",
+                (false, true) => ", ",
+            });
         push_json_string(&mut self.text, key);
         self.text.push_str(": ");
+    }
+
+    fn object(&mut self, key: &str, value: Option<JsonObject>) {
+        self.key(key);
+        match value {
+            Some(value) => {
+                let text = value.finish();
+                self.text.push_str(text.trim_end());
+            }
+            None => self.text.push_str("null"),
+        }
     }
 
     fn string(&mut self, key: &str, value: Option<&str>) {
@@ -210,7 +276,11 @@ impl JsonObject {
     }
 
     fn finish(mut self) -> String {
-        self.text.push_str("\n}\n");
+        match (self.text.is_empty(), self.compact) {
+            (true, _) => self.text.push_str("{}"),
+            (false, true) => self.text.push('}'),
+            (false, false) => self.text.push_str("\n}\n"),
+        }
         self.text
     }
 }
@@ -321,6 +391,16 @@ mod tests {
             capture_seconds: 12.25,
             modules_loaded: vec!["virtio_blk".into()],
             modules_unsupported: vec!["crc32c_intel".into()],
+            target_server: Some("10.0.2.2".into()),
+            target_protocol: Some("nfs 4.2".into()),
+            network: Some(NetworkRecord {
+                interface: "eth0".into(),
+                mac: "52:54:00:12:34:56".into(),
+                address: "10.0.2.15/24".into(),
+                method: "dhcp".into(),
+                gateway: Some("10.0.2.2".into()),
+                seconds: 0.125,
+            }),
             ..Record::default()
         };
         assert_eq!(Record::read(&record.to_json()).unwrap(), record);
