@@ -14,7 +14,7 @@ use dumper::error_chain;
 use dumper::output::{Artifact, Destination};
 use dumper::record::{dmesg_file_name, dump_file_name, Record, Status, LOG_FILE, RECORD_FILE};
 use dumper::stream::{compress_file, Progress, StreamOptions};
-use lifeboat_config::{Config, Target};
+use lifeboat_config::{Config, Target, TargetKind};
 
 use crate::early::ModuleReport;
 use crate::logger;
@@ -184,6 +184,8 @@ pub fn run(env: &Environment, capture: &Capture, stage: &Stage) -> bool {
 struct DumpDir {
     destination: Arc<dyn Destination>,
     stamp: String,
+    /// An ssh server's host key, for the record.
+    host_key_fingerprint: Option<String>,
 }
 
 /// This dump's directory on the prepared target, named after the crash
@@ -195,7 +197,11 @@ fn open_dump_dir(prepared: &targets::Prepared, info: &CrashInfo) -> Result<DumpD
             .map_or(0, |d| d.as_secs())
     });
     let (destination, stamp) = prepared.open_dump_dir(&dumper::time::dump_stamp(crash_time))?;
-    Ok(DumpDir { destination, stamp })
+    Ok(DumpDir {
+        destination,
+        stamp,
+        host_key_fingerprint: prepared.host_key_fingerprint().map(str::to_owned),
+    })
 }
 
 fn write_dump(
@@ -207,7 +213,11 @@ fn write_dump(
     info: &CrashInfo,
     vmcore: &File,
 ) -> Result<String, TargetError> {
-    let DumpDir { destination, stamp } = dir;
+    let DumpDir {
+        destination,
+        stamp,
+        host_key_fingerprint,
+    } = dir;
     let stamp = stamp.as_str();
     let place = destination.describe();
     let dump_name = dump_file_name(stamp);
@@ -222,6 +232,9 @@ fn write_dump(
             .ok()
             .map(|s| s.trim().to_owned()),
         target: target.to_string(),
+        target_server: target_server(target),
+        target_protocol: target_protocol(target),
+        host_key_fingerprint,
         dmesg_records: info.dmesg_records,
         dmesg_error: info.dmesg_error.clone(),
         vmcore_bytes: info.vmcore_bytes,
@@ -300,6 +313,27 @@ fn write_dump(
     destination.put(RECORD_FILE, record.to_json().as_bytes())?;
     destination.put(LOG_FILE, logger::memory_log().as_bytes())?;
     result
+}
+
+/// A network target's server as the record names it.
+fn target_server(target: &Target) -> Option<String> {
+    match &target.kind {
+        TargetKind::Disk(_) => None,
+        TargetKind::Nfs(nfs) => Some(match nfs.port {
+            Some(port) => format!("{}:{port}", nfs.server),
+            None => nfs.server.to_string(),
+        }),
+        TargetKind::Ssh(ssh) => Some(format!("{}:{}", ssh.server, ssh.port)),
+    }
+}
+
+/// A network target's protocol and version: `nfs 4.2`, `ssh`.
+fn target_protocol(target: &Target) -> Option<String> {
+    match &target.kind {
+        TargetKind::Disk(_) => None,
+        TargetKind::Nfs(nfs) => Some(format!("nfs {}", nfs.version.as_str())),
+        TargetKind::Ssh(_) => Some("ssh".to_owned()),
+    }
 }
 
 /// The plain read rate of the same input, after the dump so as not to delay
@@ -424,7 +458,7 @@ fn peak_memory_kib(status: &Path) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::system::{Call, Recorder};
-    use lifeboat_config::{DeviceSpec, TargetKind};
+    use lifeboat_config::DeviceSpec;
     use std::os::unix::fs::PermissionsExt;
     use std::process::Command;
 
@@ -775,6 +809,7 @@ mod tests {
         let dir = DumpDir {
             destination: Arc::new(destination),
             stamp: "202612031100".to_owned(),
+            host_key_fingerprint: None,
         };
         let stage = Stage::new();
         let result = write_dump(

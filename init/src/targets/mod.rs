@@ -5,6 +5,7 @@
 
 mod disk;
 mod nfs;
+mod ssh;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,8 @@ pub enum TargetError {
         options: String,
         waited_secs: u64,
     },
+    #[error(transparent)]
+    Ssh(#[from] ssh::SshError),
     #[error("cannot start a thread for {what}")]
     Thread {
         what: &'static str,
@@ -61,8 +64,6 @@ pub enum TargetError {
     },
     #[error(transparent)]
     Output(#[from] OutputError),
-    #[error("{kind} targets are not supported by this build of lifeboat")]
-    Unsupported { kind: &'static str },
     #[error("the capture deadline cut the dump off")]
     DeadlineCut,
     #[error("dump to {artifact} stopped")]
@@ -76,17 +77,31 @@ pub enum TargetError {
 /// A target made ready: where its dump directories go, and how to let it
 /// go again.
 pub struct Prepared {
-    /// The directory dump directories are created in (`<mount>/var/crash`).
-    dumps_dir: PathBuf,
+    place: Place,
     /// Put before the stamp in the dump directory's name on a target many
     /// machines share (`web-17-`); empty on a disk of this machine.
     dir_prefix: String,
-    /// What `release` unmounts.
-    mount_point: PathBuf,
-    /// Whether the mount is remote: `sync(2)` then waits on a server that
-    /// may not answer (measured: blocked > 10 s with a hung NFS server), so
-    /// `release` skips it and detaches the mount.
-    remote: bool,
+}
+
+/// Where a prepared target's dump directories are made.
+enum Place {
+    /// A mounted filesystem.
+    Mounted {
+        /// The directory dump directories are created in
+        /// (`<mount>/var/crash`).
+        dumps_dir: PathBuf,
+        /// What `release` unmounts.
+        mount_point: PathBuf,
+        /// Whether the mount is remote: `sync(2)` then waits on a server
+        /// that may not answer (measured: blocked > 10 s with a hung NFS
+        /// server), so `release` skips it and detaches the mount.
+        remote: bool,
+    },
+    /// A directory on an ssh server.
+    Ssh {
+        connection: Arc<ssh::SshConnection>,
+        directory: String,
+    },
 }
 
 impl Prepared {
@@ -97,20 +112,53 @@ impl Prepared {
         &self,
         stamp: &str,
     ) -> Result<(Arc<dyn Destination>, String), TargetError> {
-        let (destination, name) =
-            DirDestination::create_named(&self.dumps_dir, &self.dir_prefix, stamp)?;
-        Ok((Arc::new(destination), name))
+        match &self.place {
+            Place::Mounted { dumps_dir, .. } => {
+                let (destination, name) =
+                    DirDestination::create_named(dumps_dir, &self.dir_prefix, stamp)?;
+                Ok((Arc::new(destination), name))
+            }
+            Place::Ssh {
+                connection,
+                directory,
+            } => {
+                let (destination, name) =
+                    connection.create_dump_dir(directory, &self.dir_prefix, stamp)?;
+                Ok((Arc::new(destination), name))
+            }
+        }
     }
 
-    /// Syncs and unmounts. A failure is only logged: the dump is already
-    /// durable (every artifact was fsynced), and the next target or the
-    /// final action comes next either way.
+    /// The ssh server's host key fingerprint, for the record.
+    pub fn host_key_fingerprint(&self) -> Option<&str> {
+        match &self.place {
+            Place::Ssh { connection, .. } => Some(&connection.host_key_fingerprint),
+            Place::Mounted { .. } => None,
+        }
+    }
+
+    /// Syncs and unmounts, or ends the ssh session. A failure is only
+    /// logged: the dump is already durable (every artifact was fsynced),
+    /// and the next target or the final action comes next either way.
     pub fn release(self, env: &Environment) {
-        let result = if self.remote {
-            env.system.detach(&self.mount_point)
-        } else {
-            env.system.sync();
-            env.system.unmount(&self.mount_point)
+        let result = match self.place {
+            Place::Mounted {
+                mount_point,
+                remote: true,
+                ..
+            } => env.system.detach(&mount_point),
+            Place::Mounted {
+                mount_point,
+                remote: false,
+                ..
+            } => {
+                env.system.sync();
+                env.system.unmount(&mount_point)
+            }
+            Place::Ssh { connection, .. } => {
+                connection.close();
+                Ok(())
+            }
         };
         if let Err(error) = result {
             log::warn!("{error}");
@@ -128,6 +176,10 @@ pub fn prepare(
 ) -> Result<Prepared, TargetError> {
     let mount_point = env.mount_root.join(format!("target{index}"));
     let seconds = |secs: u32| Duration::from_secs(secs.into());
+    let dir_prefix = match (&config.network, target.kind.is_network()) {
+        (Some(network), true) => format!("{}-", network.name),
+        _ => String::new(),
+    };
     match &target.kind {
         TargetKind::Disk(disk) => disk::mount(
             env,
@@ -143,21 +195,29 @@ pub fn prepare(
             seconds(config.deadlines.connect_secs),
             &mount_point,
         )?,
-        TargetKind::Ssh(_) => {
-            return Err(TargetError::Unsupported {
-                kind: target.kind.kind_name(),
-            })
+        TargetKind::Ssh(ssh) => {
+            stage.set(format!("connecting to {}:{}", ssh.server, ssh.port));
+            let connection = ssh::connect(
+                ssh,
+                seconds(config.deadlines.connect_secs),
+                seconds(config.deadlines.stall_secs),
+            )?;
+            return Ok(Prepared {
+                place: Place::Ssh {
+                    connection: Arc::new(connection),
+                    directory: target.directory.clone(),
+                },
+                dir_prefix,
+            });
         }
     }
-    let dir_prefix = match (&config.network, target.kind.is_network()) {
-        (Some(network), true) => format!("{}-", network.name),
-        _ => String::new(),
-    };
     Ok(Prepared {
-        dumps_dir: below(&mount_point, &target.directory),
+        place: Place::Mounted {
+            dumps_dir: below(&mount_point, &target.directory),
+            mount_point,
+            remote: target.kind.is_network(),
+        },
         dir_prefix,
-        mount_point,
-        remote: target.kind.is_network(),
     })
 }
 
