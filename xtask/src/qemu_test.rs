@@ -25,7 +25,7 @@ use anyhow::{bail, Context as _, Result};
 use crashme::Planted;
 
 use self::scenarios::{Scenario, Serve, ServerPlaces, SCENARIOS};
-use self::servers::NfsServer;
+use self::servers::{NfsServer, SshServer};
 use crate::bench::makedumpfile;
 use crate::deps;
 use crate::dist::{self, Dist};
@@ -195,7 +195,8 @@ fn run_scenario(
         }
     };
     let places = match &server {
-        Some(nfs) => ServerPlaces::of_nfs(nfs),
+        Some(TestServer::Nfs(nfs)) => ServerPlaces::of_nfs(nfs),
+        Some(TestServer::Ssh(ssh)) => ServerPlaces::of_ssh(ssh),
         None => ServerPlaces::default(),
     };
     let vm_run = match prepare_and_boot(scenario, crashkernel, dist, kernel, &dir, &places) {
@@ -229,8 +230,11 @@ fn run_scenario(
             }
             let disk = dir.join("disk.img");
             let source = match &server {
-                Some(nfs) => checks::Source::HostDir {
+                Some(TestServer::Nfs(nfs)) => checks::Source::HostDir {
                     root: &nfs.export_dir,
+                },
+                Some(TestServer::Ssh(ssh)) => checks::Source::HostDir {
+                    root: &ssh.dump_root,
                 },
                 None => checks::Source::Disk {
                     fs: scenario.fs,
@@ -279,11 +283,18 @@ fn markers() -> Vec<Marker> {
     })
 }
 
+/// A running dump server, stopped when dropped.
+enum TestServer {
+    Nfs(NfsServer),
+    Ssh(SshServer),
+}
+
 /// Starts the scenario's dump server, if it has one.
-fn start_server(scenario: &Scenario, dir: &Path) -> Result<Option<NfsServer>> {
+fn start_server(scenario: &Scenario, dir: &Path) -> Result<Option<TestServer>> {
     match scenario.serve {
         Serve::Nothing => Ok(None),
-        Serve::Nfs => NfsServer::start(dir).map(Some),
+        Serve::Nfs => NfsServer::start(dir).map(|nfs| Some(TestServer::Nfs(nfs))),
+        Serve::Ssh => SshServer::start(dir).map(|ssh| Some(TestServer::Ssh(ssh))),
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::guest::disk::Fs;
 use crate::guest::image::{CAPTURE_CMDLINE_BASE, DISK_CONFIG};
 use crate::guest::kernel::Flavour;
-use crate::qemu_test::servers::NfsServer;
+use crate::qemu_test::servers::{NfsServer, SshServer};
 
 /// The server a network scenario dumps to, started by the test.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub enum Serve {
     Nothing,
     /// nfs-ganesha, NFSv3 and v4.
     Nfs,
+    /// OpenSSH's sshd.
+    Ssh,
 }
 
 /// Where a scenario's config finds its server, filled in once the server
@@ -20,6 +22,12 @@ pub enum Serve {
 pub struct ServerPlaces {
     pub nfs_port: u16,
     pub mount_port: u16,
+    pub ssh_port: u16,
+    /// The client key, the server's known_hosts line and the directory the
+    /// server's dumps go under, as absolute host paths.
+    pub identity: String,
+    pub known_hosts: String,
+    pub dump_root: String,
 }
 
 impl ServerPlaces {
@@ -27,6 +35,17 @@ impl ServerPlaces {
         ServerPlaces {
             nfs_port: server.nfs_port,
             mount_port: server.mount_port,
+            ..ServerPlaces::default()
+        }
+    }
+
+    pub fn of_ssh(server: &SshServer) -> ServerPlaces {
+        ServerPlaces {
+            ssh_port: server.port,
+            identity: server.identity.display().to_string(),
+            known_hosts: server.known_hosts.display().to_string(),
+            dump_root: server.dump_root.display().to_string(),
+            ..ServerPlaces::default()
         }
     }
 }
@@ -172,6 +191,29 @@ version = "3"
 port = {nfs_port}
 mount_port = {mount_port}
 directory = "/crash"
+"#;
+
+/// ssh with ed25519 host and client keys, the host key pinned from the
+/// test's known_hosts. The directory is a path on the server: the test's
+/// export directory on this machine.
+const SSH_CONFIG: &str = r#"
+final_action = "reboot"
+measure_read_rate = true
+modules = ["virtio_pci", "virtio_net"]
+[network]
+interface = "eth0"
+address = "dhcp"
+name = "crashtest"
+[deadlines]
+connect = 20
+[[target]]
+type = "ssh"
+server = "10.0.2.2"
+port = {ssh_port}
+user = "root"
+identity = "{identity}"
+known_hosts = "{known_hosts}"
+directory = "{dump_root}/crash"
 "#;
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -490,6 +532,25 @@ pub const SCENARIOS: &[Scenario] = &[
         disk_mib: 16,
         serve: Serve::Nfs,
     },
+    Scenario {
+        name: "ssh",
+        kernel: Flavour::Cloud,
+        fs: Fs::Ext4,
+        memory_mib: 2048,
+        crashkernel: "96M",
+        cpus: 1,
+        config: SSH_CONFIG,
+        image_args: &[],
+        disk_uuid: "6c1f0b7e-2a3d-4c5e-8f90-1a2b3c4d5e13",
+        capture_cmdline_extra: "",
+        plant_mib: 64,
+        deadline_secs: 300,
+        expect_status: "complete",
+        expect_console: "ssh: connected to root@10.0.2.2",
+        expect_error: "",
+        disk_mib: 16,
+        serve: Serve::Ssh,
+    },
 ];
 
 impl Scenario {
@@ -499,13 +560,17 @@ impl Scenario {
             .replace("{fstype}", self.fs.name())
             .replace("{nfs_port}", &places.nfs_port.to_string())
             .replace("{mount_port}", &places.mount_port.to_string())
+            .replace("{ssh_port}", &places.ssh_port.to_string())
+            .replace("{identity}", &places.identity)
+            .replace("{known_hosts}", &places.known_hosts)
+            .replace("{dump_root}", &places.dump_root)
     }
 
     /// The target's `directory`, where the checks look for the dump.
     pub fn crash_dir(&self) -> &'static str {
         match self.serve {
             Serve::Nothing => "/var/crash",
-            Serve::Nfs => NETWORK_DIRECTORY,
+            Serve::Nfs | Serve::Ssh => NETWORK_DIRECTORY,
         }
     }
 
@@ -514,7 +579,7 @@ impl Scenario {
     pub fn dir_prefix(&self) -> &'static str {
         match self.serve {
             Serve::Nothing => "",
-            Serve::Nfs => "crashtest-",
+            Serve::Nfs | Serve::Ssh => "crashtest-",
         }
     }
 

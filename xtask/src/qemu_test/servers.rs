@@ -235,9 +235,7 @@ fn start_rpcbind(dir: &Path) -> Result<Server> {
 }
 
 /// An sshd for one scenario, with its own host key and the client key the
-/// capture logs in with. Only the harness's own test starts it until the
-/// ssh target (issue 8's next step) has its scenario.
-#[cfg_attr(not(test), allow(dead_code))]
+/// capture logs in with.
 pub struct SshServer {
     pub port: u16,
     /// The client's private key (unencrypted ed25519), for the image.
@@ -249,7 +247,6 @@ pub struct SshServer {
     _server: Server,
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 impl SshServer {
     /// Starts sshd on a free loopback port, accepting only the generated
     /// client key, for root.
