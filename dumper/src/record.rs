@@ -130,6 +130,12 @@ pub struct Record {
     /// Plain mmap read rate of the vmcore, measured after the dump.
     pub read_rate_mb_per_s: Option<f64>,
     pub read_rate_sample_bytes: Option<u64>,
+    /// Plain write rate of incompressible data to the same destination,
+    /// measured after the dump.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub write_rate_mb_per_s: Option<f64>,
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub write_rate_sample_bytes: Option<u64>,
     pub capture_seconds: f64,
     pub peak_memory_kib: Option<u64>,
     pub modules_loaded: Vec<String>,
@@ -183,6 +189,8 @@ impl Record {
         json.decimal("dump_rate_mb_per_s", rate);
         json.decimal("read_rate_mb_per_s", self.read_rate_mb_per_s);
         json.number("read_rate_sample_bytes", self.read_rate_sample_bytes);
+        json.decimal("write_rate_mb_per_s", self.write_rate_mb_per_s);
+        json.number("write_rate_sample_bytes", self.write_rate_sample_bytes);
         json.number("frames", self.frames);
         json.number("zero_frames", self.zero_frames);
         json.number("frame_bytes", self.frame_bytes);

@@ -24,6 +24,9 @@ use crate::targets::{self, TargetError};
 
 /// How much of the vmcore is read again to measure the plain read rate.
 const READ_RATE_SAMPLE_BYTES: u64 = 1 << 30;
+/// How much incompressible data is written to measure the plain write rate
+/// of the target: enough to leave the page cache and a TCP window behind.
+const WRITE_RATE_SAMPLE_BYTES: u64 = 64 << 20;
 
 /// The paths PID 1 reads and writes, passed in so tests can point them at
 /// a temporary tree.
@@ -298,6 +301,7 @@ fn write_dump(
             );
             if capture.measure_read_rate {
                 measure_read_rate(vmcore, info.vmcore_bytes, &mut record);
+                measure_write_rate(destination.as_ref(), &mut record);
             }
             Ok(place)
         }
@@ -351,6 +355,24 @@ fn measure_read_rate(vmcore: &File, vmcore_bytes: u64, record: &mut Record) {
             record.read_rate_sample_bytes = Some(bytes);
         }
         Err(error) => log::warn!("cannot measure the read rate: {}", error_chain(&error)),
+    }
+}
+
+/// The plain write rate of the target, after the dump: how close the dump
+/// came to what the disk or the link can take.
+fn measure_write_rate(destination: &dyn Destination, record: &mut Record) {
+    match destination.measure_write_rate(WRITE_RATE_SAMPLE_BYTES) {
+        Ok(elapsed) => {
+            let rate = WRITE_RATE_SAMPLE_BYTES as f64 / elapsed.as_secs_f64().max(1e-6) / 1e6;
+            log::info!(
+                "plain write of {} MB to {}: {rate:.0} MB/s",
+                WRITE_RATE_SAMPLE_BYTES / 1_000_000,
+                destination.describe()
+            );
+            record.write_rate_mb_per_s = Some(rate);
+            record.write_rate_sample_bytes = Some(WRITE_RATE_SAMPLE_BYTES);
+        }
+        Err(error) => log::warn!("cannot measure the write rate: {}", error_chain(&error)),
     }
 }
 
@@ -780,6 +802,11 @@ mod tests {
 
         fn describe(&self) -> String {
             "fake".to_owned()
+        }
+
+        fn measure_write_rate(&self, _bytes: u64) -> Result<Duration, dumper::output::OutputError> {
+            self.shared.event("measure write rate".to_owned());
+            Ok(Duration::from_millis(1))
         }
     }
 

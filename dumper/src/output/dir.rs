@@ -10,6 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{Artifact, Destination, FileSink, OutputError};
 
@@ -107,6 +108,31 @@ impl Destination for DirDestination {
 
     fn describe(&self) -> String {
         self.dir.display().to_string()
+    }
+
+    fn measure_write_rate(&self, bytes: u64) -> Result<Duration, OutputError> {
+        let path = self.dir.join(super::WRITE_RATE_SCRATCH);
+        let file = create_private_file(&path)?;
+        let block = super::incompressible_block();
+        let started = Instant::now();
+        let mut sink = FileSink::new(file);
+        let mut left = bytes;
+        let written = (|| {
+            while left > 0 {
+                let n = left.min(block.len() as u64) as usize;
+                sink.write_all(&block[..n])?;
+                left -= n as u64;
+            }
+            sink.finish().map(drop)
+        })();
+        let elapsed = started.elapsed();
+        let removed = fs::remove_file(&path);
+        written.map_err(|source| OutputError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        removed.map_err(|source| OutputError::Write { path, source })?;
+        Ok(elapsed)
     }
 }
 
@@ -230,6 +256,10 @@ mod tests {
         assert_eq!(fs::read(dir.join("lifeboat.json")).unwrap(), b"{\"a\":1}");
         assert_eq!(mode(&dir.join("lifeboat.json")), 0o600);
 
+        // The write rate is measured on a scratch file that does not stay.
+        assert!(destination.measure_write_rate(3 << 20).unwrap() > Duration::ZERO);
+        assert!(!dir.join(crate::output::WRITE_RATE_SCRATCH).exists());
+
         // An artifact never committed keeps its suffix.
         let mut cut = destination.create("other.zst").unwrap();
         cut.write_all(b"half").unwrap();
@@ -270,6 +300,13 @@ mod tests {
         let error = DirDestination::create_stamped(&file, "x").unwrap_err();
         assert!(
             error.to_string().contains(&file.display().to_string()),
+            "{error}"
+        );
+        let error = DirDestination::at(&base.path().join("gone"))
+            .measure_write_rate(1 << 20)
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("gone/.lifeboat-write-rate"),
             "{error}"
         );
         let missing = DirDestination::at(&base.path().join("gone"));

@@ -11,6 +11,7 @@ mod file;
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -66,6 +67,28 @@ pub trait Destination: Send + Sync {
     fn put(&self, name: &str, bytes: &[u8]) -> Result<(), OutputError>;
     /// Where it is, for messages (`/mnt/target0/var/crash/202612030915`).
     fn describe(&self) -> String;
+    /// Writes `bytes` of incompressible data to a scratch artifact, durable
+    /// as a dump is, and removes it; returns how long the writing took: the
+    /// plain write rate of this destination, to compare the dump's with.
+    fn measure_write_rate(&self, bytes: u64) -> Result<Duration, OutputError>;
+}
+
+/// The scratch artifact of [`Destination::measure_write_rate`].
+pub const WRITE_RATE_SCRATCH: &str = ".lifeboat-write-rate";
+
+/// 1 MiB that no compressor shrinks (xorshift64), written over and over
+/// to measure a write rate: neither a disk nor a network path compresses
+/// or deduplicates across a whole MiB.
+pub fn incompressible_block() -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut block = Vec::with_capacity(1 << 20);
+    while block.len() < 1 << 20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        block.extend_from_slice(&state.to_le_bytes());
+    }
+    block
 }
 
 /// One artifact being written.

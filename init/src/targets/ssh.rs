@@ -382,6 +382,48 @@ impl Destination for SshDestination {
     fn describe(&self) -> String {
         format!("ssh://{}{}", self.connection.server, self.dir)
     }
+
+    /// Over ssh the scratch artifact is `cat > /dev/null`: the link and
+    /// the session's ciphers are what is measured, not the server's disk.
+    fn measure_write_rate(&self, bytes: u64) -> Result<Duration, OutputError> {
+        let url = self.url("/dev/null");
+        let error = |error| OutputError::Write {
+            path: url.clone(),
+            source: output_error(url.clone(), error),
+        };
+        let (chunks, queue) = mpsc::channel(QUEUED_CHUNKS);
+        let (reply, answer) = std_mpsc::channel();
+        let command = "cat > /dev/null".to_owned();
+        let started = Instant::now();
+        self.connection
+            .send(Request::Stream {
+                command: command.clone(),
+                chunks: queue,
+                reply,
+            })
+            .map_err(error)?;
+        let block = dumper::output::incompressible_block();
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            if chunks.blocking_send(block[..n].to_vec()).is_err() {
+                break;
+            }
+            left -= n as u64;
+        }
+        drop(chunks);
+        let output = self.connection.wait(&answer).map_err(error)?;
+        self.connection
+            .check_exit(&command, output)
+            .map_err(error)?;
+        if left > 0 {
+            return Err(error(SshError::Session {
+                server: self.connection.server.clone(),
+                reason: format!("`{command}` took {} of {bytes} bytes", bytes - left),
+            }));
+        }
+        Ok(started.elapsed())
+    }
 }
 
 /// A remote file being streamed into by `cat`.
