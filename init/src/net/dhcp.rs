@@ -213,7 +213,7 @@ pub fn parse_reply(packet: &[u8]) -> Result<Reply, DhcpError> {
             hlen: packet[2],
         });
     }
-    let found = be_array::<4>(&packet[COOKIE]);
+    let found = array::<4>(&packet[COOKIE]);
     if found != MAGIC_COOKIE {
         return Err(DhcpError::NoMagicCookie { found });
     }
@@ -236,7 +236,7 @@ pub fn parse_reply(packet: &[u8]) -> Result<Reply, DhcpError> {
     let router = match options.get(&OPT_ROUTER) {
         None => None,
         Some(value) if !value.is_empty() && value.len().is_multiple_of(4) => {
-            Some(Ipv4Addr::from(be_array::<4>(&value[..4])))
+            Some(Ipv4Addr::from(array::<4>(&value[..4])))
         }
         Some(value) => {
             return Err(DhcpError::OptionLength {
@@ -256,10 +256,10 @@ pub fn parse_reply(packet: &[u8]) -> Result<Reply, DhcpError> {
     client_mac.copy_from_slice(&packet[CHADDR..CHADDR + 6]);
     Ok(Reply {
         kind,
-        xid: u32::from_be_bytes(be_array(&packet[XID..XID + 4])),
+        xid: u32::from_be_bytes(array(&packet[XID..XID + 4])),
         client_mac,
-        your_address: Ipv4Addr::from(be_array::<4>(&packet[YIADDR..YIADDR + 4])),
-        server_address: Ipv4Addr::from(be_array::<4>(&packet[SIADDR..SIADDR + 4])),
+        your_address: Ipv4Addr::from(array::<4>(&packet[YIADDR..YIADDR + 4])),
+        server_address: Ipv4Addr::from(array::<4>(&packet[SIADDR..SIADDR + 4])),
         server_id: exact::<4>(&options, OPT_SERVER_ID)?.map(Ipv4Addr::from),
         prefix_len,
         router,
@@ -334,8 +334,8 @@ fn exact<const N: usize>(
     }
 }
 
-/// The first `N` bytes of `bytes`, which callers slice to exactly `N`.
-fn be_array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+/// The first `N` bytes of `bytes` as an array; callers slice exactly `N`.
+fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
     let mut array = [0; N];
     array.copy_from_slice(&bytes[..N]);
     array

@@ -5,13 +5,13 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::client::Transport;
+use super::dhcp;
 use super::dhcp::tests::{slirp_ack, slirp_nak, slirp_offer};
-use super::dhcp::{self};
 use super::NetSystem;
 
 /// A `/sys/class/net` of plain directories and files; clones share it.
@@ -22,20 +22,26 @@ pub struct SysClassNet {
 
 impl SysClassNet {
     pub fn new() -> SysClassNet {
-        SysClassNet {
-            dir: Arc::new(tempfile::tempdir().unwrap()),
-        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("net")).unwrap();
+        SysClassNet { dir: Arc::new(dir) }
     }
 
-    pub fn root(&self) -> &Path {
-        self.dir.path()
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("net")
+    }
+
+    /// Where files are made before they are moved into the tree, outside
+    /// it so that a concurrent listing never sees them half made.
+    fn staging(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
     }
 
     /// Adds an interface; `device` gives it the `device` link of a NIC.
     /// Its files are written before its directory gets its name, as the
     /// kernel shows an interface whole.
     pub fn add(&self, name: &str, ifindex: u32, address: &str, device: bool) {
-        let building = self.root().join(format!(".{name}"));
+        let building = self.staging(name);
         std::fs::create_dir(&building).unwrap();
         std::fs::write(building.join("ifindex"), format!("{ifindex}\n")).unwrap();
         std::fs::write(building.join("address"), format!("{address}\n")).unwrap();
@@ -50,7 +56,7 @@ impl SysClassNet {
     /// Replaces the `carrier` file whole, so a reader never sees it half
     /// written.
     pub fn set_carrier(&self, name: &str, text: &str) {
-        let temporary = self.root().join(format!(".carrier-{name}"));
+        let temporary = self.staging(&format!("carrier-{name}"));
         std::fs::write(&temporary, text).unwrap();
         std::fs::rename(&temporary, self.root().join(name).join("carrier")).unwrap();
     }

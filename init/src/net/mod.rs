@@ -274,6 +274,16 @@ pub fn bring_up_within(
                 limits.address,
                 limits.backoff,
             )?;
+            log::info!(
+                "{name}: DHCP lease of {}/{} from {} after {} discover(s), for {}",
+                lease.address,
+                lease.prefix_len,
+                lease.server,
+                lease.discovers,
+                lease
+                    .lease_secs
+                    .map_or_else(|| "an unknown time".to_owned(), |secs| format!("{secs} s"))
+            );
             Configured {
                 address: lease.address,
                 prefix_len: lease.prefix_len,
@@ -448,7 +458,7 @@ mod tests {
         net.add("eth0", 2, MAC, true);
         net.set_carrier("eth0", "1\n");
         let paths = NetPaths {
-            sys_class_net: net.root().to_owned(),
+            sys_class_net: net.root(),
             urandom: "/dev/urandom".into(),
         };
         (net, paths)
@@ -512,6 +522,25 @@ mod tests {
             "eth0 52:54:00:12:34:56: 10.0.2.15/24 by DHCP from 10.0.2.2 in 0.1 s, \
              gateway 10.0.2.2"
         );
+    }
+
+    /// The config's deadlines are long, but a network that is there at
+    /// once is up at once.
+    #[test]
+    fn bring_up_takes_the_config_s_deadlines() {
+        let (_net, paths) = qemu_guest();
+        let system = FakeNet::default();
+        let started = Instant::now();
+        let report = bring_up(
+            &system,
+            &paths,
+            &network(InterfaceSpec::Name("eth0".into()), AddressSpec::Dhcp),
+            &Deadlines::DEFAULT,
+            &Stage::new(),
+        )
+        .unwrap();
+        assert_eq!(report.address, Ipv4Addr::new(10, 0, 2, 15));
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]
@@ -683,7 +712,7 @@ mod tests {
         );
         net.set_carrier("ib0", "1\n");
         let paths = NetPaths {
-            sys_class_net: net.root().to_owned(),
+            sys_class_net: net.root(),
             urandom: net.root().join("no-urandom"),
         };
         let error = bring_up_within(
