@@ -219,7 +219,7 @@ pub fn bring_up_within(
         sysfs::wait_for_interface(&paths.sys_class_net, &network.interface, limits.link)?;
     let name = interface.name.as_str();
     log::info!(
-        "network interface {name} ({}) is {spec}, found after {:.1} s",
+        "{name} {}: network interface found after {:.1} s (configured: {spec})",
         interface.address,
         waited.as_secs_f64()
     );

@@ -146,7 +146,7 @@ pub struct Spec<'a>(pub &'a InterfaceSpec);
 impl fmt::Display for Spec<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            InterfaceSpec::Auto => f.write_str("(any NIC)"),
+            InterfaceSpec::Auto => f.write_str("auto (the first NIC)"),
             InterfaceSpec::Name(name) => f.write_str(name),
             InterfaceSpec::Mac(mac) => write!(f, "with MAC {}", format_mac(*mac)),
         }
@@ -252,7 +252,7 @@ mod tests {
             wait_for_interface(&net.root(), &InterfaceSpec::Auto, Duration::ZERO).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "no network interface (any NIC) within 0 s (interfaces seen: \
+            "no network interface auto (the first NIC) within 0 s (interfaces seen: \
              lo 00:00:00:00:00:00 (loopback), br0 52:54:00:00:00:01 (virtual))"
         );
     }
