@@ -12,12 +12,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dumper::error_chain;
 use dumper::output::{Artifact, Destination};
-use dumper::record::{dmesg_file_name, dump_file_name, Record, Status, LOG_FILE, RECORD_FILE};
+use dumper::record::{
+    dmesg_file_name, dump_file_name, NetworkRecord, Record, Status, LOG_FILE, RECORD_FILE,
+};
 use dumper::stream::{compress_file, Progress, StreamOptions};
 use lifeboat_config::{Config, Target, TargetKind};
 
 use crate::early::ModuleReport;
 use crate::logger;
+use crate::net;
 use crate::stage::Stage;
 use crate::system::System;
 use crate::targets::{self, TargetError};
@@ -41,11 +44,16 @@ pub struct Environment {
     pub mount_root: PathBuf,
     pub osrelease: PathBuf,
     pub proc_self_status: PathBuf,
+    /// Brings network interfaces up, for network targets.
+    pub net: Arc<dyn net::NetSystem + Send + Sync>,
+    pub net_paths: net::NetPaths,
 }
 
 impl Environment {
     pub fn pid1(system: Arc<dyn System>) -> Environment {
         Environment {
+            net: Arc::new(net::Linux),
+            net_paths: net::NetPaths::pid1(),
             system,
             vmcore: "/proc/vmcore".into(),
             sys_class_block: "/sys/class/block".into(),
@@ -156,12 +164,23 @@ pub fn run(env: &Environment, capture: &Capture, stage: &Stage) -> bool {
         _ => {}
     }
 
+    let mut network = Network::NotUp;
     for (index, target) in capture.config.targets.iter().enumerate() {
         stage.set(format!("target {index} ({target})"));
         log::info!("target {index}: {target}");
+        let reached_by = match target.kind.is_network() {
+            true => match network.bring_up(env, capture.config, stage) {
+                Ok(report) => Some(report),
+                Err(error) => {
+                    log::error!("target {index} ({target}) failed: {error}");
+                    continue;
+                }
+            },
+            false => None,
+        };
         let attempt =
             targets::prepare(env, stage, index, target, capture.config).and_then(|prepared| {
-                let result = open_dump_dir(&prepared, &info)
+                let result = open_dump_dir(&prepared, &info, reached_by.as_ref())
                     .and_then(|dir| write_dump(env, capture, stage, target, dir, &info, &vmcore));
                 prepared.release(env);
                 result
@@ -178,6 +197,53 @@ pub fn run(env: &Environment, capture: &Capture, stage: &Stage) -> bool {
     false
 }
 
+/// The network, brought up once for the first network target and kept for
+/// the others; a failure is not retried (each attempt costs its deadlines).
+enum Network {
+    NotUp,
+    Up(net::NetReport),
+    Failed(String),
+}
+
+impl Network {
+    fn bring_up(
+        &mut self,
+        env: &Environment,
+        config: &Config,
+        stage: &Stage,
+    ) -> Result<NetworkRecord, String> {
+        if let Network::NotUp = self {
+            *self = match &config.network {
+                // The config's own validation makes this impossible; a
+                // damaged image must still not stop the other targets.
+                None => Network::Failed("the config has no [network]".to_owned()),
+                Some(network) => match net::bring_up(
+                    env.net.as_ref(),
+                    &env.net_paths,
+                    network,
+                    &config.deadlines,
+                    stage,
+                ) {
+                    Ok(report) => Network::Up(report),
+                    Err(error) => Network::Failed(error_chain(&error)),
+                },
+            };
+        }
+        match self {
+            Network::Up(report) => Ok(NetworkRecord {
+                interface: report.interface.clone(),
+                mac: report.mac.clone(),
+                address: format!("{}/{}", report.address, report.prefix_len),
+                method: report.method.as_str().to_owned(),
+                gateway: report.gateway.map(|gateway| gateway.to_string()),
+                seconds: report.seconds,
+            }),
+            Network::Failed(error) => Err(format!("no network: {error}")),
+            Network::NotUp => Err("no network".to_owned()),
+        }
+    }
+}
+
 /// Writes one dump into a new private directory of the prepared target:
 /// the kernel log first, then the record saying the dump is in progress,
 /// the dump, and at the end the final record and our log, whatever
@@ -189,11 +255,17 @@ struct DumpDir {
     stamp: String,
     /// An ssh server's host key, for the record.
     host_key_fingerprint: Option<String>,
+    /// How the network came up, for a network target.
+    network: Option<NetworkRecord>,
 }
 
 /// This dump's directory on the prepared target, named after the crash
 /// time (or now, when the crashed kernel did not say).
-fn open_dump_dir(prepared: &targets::Prepared, info: &CrashInfo) -> Result<DumpDir, TargetError> {
+fn open_dump_dir(
+    prepared: &targets::Prepared,
+    info: &CrashInfo,
+    network: Option<&NetworkRecord>,
+) -> Result<DumpDir, TargetError> {
     let crash_time = info.crash_time.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -204,6 +276,7 @@ fn open_dump_dir(prepared: &targets::Prepared, info: &CrashInfo) -> Result<DumpD
         destination,
         stamp,
         host_key_fingerprint: prepared.host_key_fingerprint().map(str::to_owned),
+        network: network.cloned(),
     })
 }
 
@@ -220,6 +293,7 @@ fn write_dump(
         destination,
         stamp,
         host_key_fingerprint,
+        network,
     } = dir;
     let stamp = stamp.as_str();
     let place = destination.describe();
@@ -238,6 +312,7 @@ fn write_dump(
         target_server: target_server(target),
         target_protocol: target_protocol(target),
         host_key_fingerprint,
+        network,
         dmesg_records: info.dmesg_records,
         dmesg_error: info.dmesg_error.clone(),
         vmcore_bytes: info.vmcore_bytes,
@@ -533,6 +608,13 @@ mod tests {
                 mount_root: path("mnt"),
                 osrelease: path("osrelease"),
                 proc_self_status: path("status"),
+                // No test here has a network target; the fake tree has no
+                // interfaces for it to find.
+                net: Arc::new(net::Linux),
+                net_paths: net::NetPaths {
+                    sys_class_net: path("sys/class/net"),
+                    urandom: "/dev/urandom".into(),
+                },
             }
         }
     }
@@ -654,6 +736,52 @@ mod tests {
                 Call::Unmount(mount_point.display().to_string()),
             ]
         );
+    }
+
+    /// Two NFS targets the network cannot reach (the fake machine has no
+    /// NIC), then the disk: the network is tried once, both NFS targets
+    /// fail saying why, and the disk takes the dump.
+    #[test]
+    fn without_a_network_network_targets_fail_once_and_the_next_target_is_tried() {
+        let machine = FakeMachine::new();
+        let system = Arc::new(Recorder::default());
+        let mut config = config(&format!("UUID={UUID}"), 5);
+        config.deadlines.link_secs = 1;
+        config.network = Some(lifeboat_config::Network {
+            interface: lifeboat_config::InterfaceSpec::Auto,
+            address: lifeboat_config::AddressSpec::Dhcp,
+            name: "web-17".into(),
+        });
+        let nfs = lifeboat_config::Target {
+            kind: TargetKind::Nfs(lifeboat_config::NfsTarget {
+                server: std::net::Ipv4Addr::new(10, 0, 2, 2),
+                export: "/export".into(),
+                version: lifeboat_config::NfsVersion::V4_2,
+                port: None,
+                mount_port: None,
+                mount_options: String::new(),
+            }),
+            directory: "/crash".into(),
+        };
+        config.targets.insert(0, nfs.clone());
+        config.targets.insert(1, nfs);
+        let started = Instant::now();
+        assert!(run_with(&machine, &system, &config));
+        // One wait for an interface, not one per target.
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // Nothing was mounted for them: the first call is the disk's mount.
+        assert!(matches!(&system.calls()[0], Call::Mount { fstype, .. } if fstype == "ext4"));
+        // What each of them logs as its failure.
+        let env = machine.environment(system.clone());
+        let mut network = Network::NotUp;
+        let error = network.bring_up(&env, &config, &Stage::new()).unwrap_err();
+        assert!(error.starts_with("no network: "), "{error}");
+        assert!(error.contains("within 1 s"), "{error}");
+        assert!(matches!(network, Network::Failed(_)));
     }
 
     #[test]
@@ -837,6 +965,7 @@ mod tests {
             destination: Arc::new(destination),
             stamp: "202612031100".to_owned(),
             host_key_fingerprint: None,
+            network: None,
         };
         let stage = Stage::new();
         let result = write_dump(

@@ -13,7 +13,6 @@ mod kmsg;
 mod logger;
 // Not called yet: the capture will bring the network up for network
 // targets, and until it does, nothing outside the module's tests uses it.
-#[allow(dead_code)]
 mod net;
 mod stage;
 mod system;

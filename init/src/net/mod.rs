@@ -28,8 +28,6 @@ use lifeboat_config::{AddressSpec, Deadlines, Network};
 use crate::stage::Stage;
 
 pub use client::{Backoff, LeaseError, Transport};
-// The capture will pass it; until then only tests name the module.
-#[allow(unused_imports)]
 pub use linux::Linux;
 
 /// The privileged operations of bringing an interface up. Interface names

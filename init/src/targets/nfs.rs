@@ -157,6 +157,11 @@ mod tests {
             mount_root: root.join("mnt"),
             osrelease: root.join("osrelease"),
             proc_self_status: root.join("status"),
+            net: Arc::new(crate::net::Linux),
+            net_paths: crate::net::NetPaths {
+                sys_class_net: root.join("sys/class/net"),
+                urandom: "/dev/urandom".into(),
+            },
         }
     }
 
