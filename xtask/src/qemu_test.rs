@@ -251,6 +251,7 @@ fn run_scenario(
                 expect_error: scenario.expect_error,
                 current_makedumpfile,
                 expect_threads: scenario.cpus,
+                expect_network: scenario.serve.expected(),
                 lifeboat: &dist.lifeboat,
                 vmlinux,
             };
@@ -293,8 +294,8 @@ enum TestServer {
 fn start_server(scenario: &Scenario, dir: &Path) -> Result<Option<TestServer>> {
     match scenario.serve {
         Serve::Nothing => Ok(None),
-        Serve::Nfs => NfsServer::start(dir).map(|nfs| Some(TestServer::Nfs(nfs))),
-        Serve::Ssh => SshServer::start(dir).map(|ssh| Some(TestServer::Ssh(ssh))),
+        Serve::Nfs { .. } => NfsServer::start(dir).map(|nfs| Some(TestServer::Nfs(nfs))),
+        Serve::Ssh { .. } => SshServer::start(dir).map(|ssh| Some(TestServer::Ssh(ssh))),
     }
 }
 

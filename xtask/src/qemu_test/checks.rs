@@ -52,6 +52,9 @@ pub struct Inputs<'a> {
     pub current_makedumpfile: Option<&'a Path>,
     /// The compression threads lifeboat.json must report: one per CPU.
     pub expect_threads: u32,
+    /// For a network target: the protocol (`nfs 4.2`, `ssh`) and address
+    /// method (`dhcp`, `static`) the record must name.
+    pub expect_network: Option<(String, &'a str)>,
     /// The host CLI, whose reading commands are checked on the dump.
     pub lifeboat: &'a Path,
     /// The debug kernel for crash; needed when a complete dump is expected.
@@ -159,6 +162,13 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
         ),
     );
     report.record("file modes", check_modes(inputs, &dump));
+    if let Some((protocol, method)) = &inputs.expect_network {
+        report.record(
+            "network record",
+            check_network_record(&dump, protocol, method),
+        );
+    }
+    report.record("no secrets", check_no_secrets(inputs, &dump));
     let xxh64 = match check_json(&dump, inputs.expect_status, inputs.expect_threads) {
         Ok(xxh64) => {
             report.ok(
@@ -512,6 +522,60 @@ fn read_record(path: &Path) -> Result<Record> {
     let text =
         fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Record::read(&text).with_context(|| format!("{}: {text}", path.display()))
+}
+
+/// A network target's record says how the network came up and what it
+/// reached: the address QEMU's network gives, the method, the protocol, and
+/// for ssh the host key.
+fn check_network_record(dump: &Dump, protocol: &str, method: &str) -> Result<String> {
+    let record = read_record(&dump.json)?;
+    let network = record
+        .network
+        .as_ref()
+        .context("the record has no network")?;
+    if network.address != "10.0.2.15/24" || network.method != method {
+        bail!("network is {network:?}, expected 10.0.2.15/24 by {method}");
+    }
+    if record.target_protocol.as_deref() != Some(protocol) {
+        bail!(
+            "target_protocol is {:?}, expected {protocol:?}",
+            record.target_protocol
+        );
+    }
+    let server = record.target_server.as_deref().unwrap_or_default();
+    if !server.starts_with("10.0.2.2") {
+        bail!("target_server is {server:?}, expected 10.0.2.2");
+    }
+    let fingerprint = record.host_key_fingerprint.as_deref();
+    match (protocol, fingerprint) {
+        ("ssh", Some(key)) if key.starts_with("SHA256:") => {}
+        ("ssh", other) => bail!("an ssh target's record needs the host key; it has {other:?}"),
+        (_, None) => {}
+        (_, Some(key)) => bail!("only ssh targets have host keys; the record has {key}"),
+    }
+    Ok(format!(
+        "{} {} by {} in {:.2} s, {protocol} to {server}{}",
+        network.interface,
+        network.address,
+        network.method,
+        network.seconds,
+        fingerprint
+            .map(|key| format!(", host key {key}"))
+            .unwrap_or_default()
+    ))
+}
+
+/// No private key reaches the console, the log or the record.
+fn check_no_secrets(inputs: &Inputs, dump: &Dump) -> Result<String> {
+    let log = dump.json.with_file_name(LOG_FILE);
+    let files = [inputs.dir.join("serial.log"), log, dump.json.clone()];
+    for file in &files {
+        let text = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        if text.windows(11).any(|window| window == b"PRIVATE KEY") {
+            bail!("{} contains `PRIVATE KEY`", file.display());
+        }
+    }
+    Ok("no `PRIVATE KEY` in serial.log, lifeboat.log or lifeboat.json".to_owned())
 }
 
 /// Checks the status and the thread count, and returns the recorded xxh64

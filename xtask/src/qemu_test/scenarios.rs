@@ -10,10 +10,26 @@ use crate::qemu_test::servers::{NfsServer, SshServer};
 pub enum Serve {
     /// No network: the dump goes to the test disk.
     Nothing,
-    /// nfs-ganesha, NFSv3 and v4.
-    Nfs,
+    /// nfs-ganesha, NFSv3 and v4; the record must name this protocol
+    /// version and address method (`dhcp` or `static`).
+    Nfs {
+        version: &'static str,
+        method: &'static str,
+    },
     /// OpenSSH's sshd.
-    Ssh,
+    Ssh { method: &'static str },
+}
+
+impl Serve {
+    /// What the record must say of a network target: its protocol and how
+    /// the address came.
+    pub fn expected(self) -> Option<(String, &'static str)> {
+        match self {
+            Serve::Nothing => None,
+            Serve::Nfs { version, method } => Some((format!("nfs {version}"), method)),
+            Serve::Ssh { method } => Some(("ssh".to_owned(), method)),
+        }
+    }
 }
 
 /// Where a scenario's config finds its server, filled in once the server
@@ -511,7 +527,10 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "by DHCP from 10.0.2.2",
         expect_error: "",
         disk_mib: 16,
-        serve: Serve::Nfs,
+        serve: Serve::Nfs {
+            version: "4.2",
+            method: "dhcp",
+        },
     },
     Scenario {
         name: "nfs3",
@@ -530,7 +549,10 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "10.0.2.15/24 static",
         expect_error: "",
         disk_mib: 16,
-        serve: Serve::Nfs,
+        serve: Serve::Nfs {
+            version: "3",
+            method: "static",
+        },
     },
     Scenario {
         name: "ssh",
@@ -549,7 +571,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expect_console: "ssh: connected to root@10.0.2.2",
         expect_error: "",
         disk_mib: 16,
-        serve: Serve::Ssh,
+        serve: Serve::Ssh { method: "dhcp" },
     },
 ];
 
@@ -570,7 +592,7 @@ impl Scenario {
     pub fn crash_dir(&self) -> &'static str {
         match self.serve {
             Serve::Nothing => "/var/crash",
-            Serve::Nfs | Serve::Ssh => NETWORK_DIRECTORY,
+            Serve::Nfs { .. } | Serve::Ssh { .. } => NETWORK_DIRECTORY,
         }
     }
 
@@ -579,7 +601,7 @@ impl Scenario {
     pub fn dir_prefix(&self) -> &'static str {
         match self.serve {
             Serve::Nothing => "",
-            Serve::Nfs | Serve::Ssh => "crashtest-",
+            Serve::Nfs { .. } | Serve::Ssh { .. } => "crashtest-",
         }
     }
 
