@@ -30,6 +30,11 @@
 use std::fmt;
 use std::ops::Range;
 
+pub mod host;
+pub mod openssh;
+
+pub use host::{BuildHost, SystemHost};
+
 use toml_edit::{ArrayOfTables, ImDocument, Item, Key, Table, TableLike, Value};
 
 use crate::{
