@@ -8,9 +8,20 @@
 //! measure_read_rate = false     # after the dump, log the plain read rate (delays the reboot)
 //! modules = ["virtio_blk"]      # kernel modules the targets need
 //!
+//! [network]                     # needed only when a target is nfs or ssh
+//! interface = "auto"            # "auto" (first with carrier), "eth0", or "mac:52:54:00:12:34:56"
+//! address = "dhcp"              # or "192.0.2.10/24"
+//! # gateway = "192.0.2.1"       # static addresses only; optional
+//! name = "web-17"               # names the dump directory on shared targets;
+//!                               # default: the host name of the building machine
+//!
 //! [deadlines]
 //! device_wait = 30              # seconds to wait for a target device
 //! total = 3600                  # seconds for the whole capture
+//! link = 10                     # carrier after link up
+//! address = 20                  # DHCP: all discovers and requests together
+//! connect = 15                  # one NFS mount, or one ssh connect + host key + authentication
+//! stall = 60                    # no byte of progress on a network target this long: give it up
 //!
 //! [[target]]                    # tried in order
 //! type = "disk"
@@ -18,7 +29,31 @@
 //! fstype = "auto"               # or ext4, xfs, btrfs, vfat
 //! directory = "/var/crash"
 //! mount_options = ""
+//!
+//! [[target]]
+//! type = "nfs"
+//! server = "10.0.2.2"           # IPv4 address, or a host name resolved when the image is built
+//! export = "/export"
+//! version = "4.2"               # "4.2" (default), "4.1", "4.0" or "3"
+//! port = 2049                   # optional; v3 also `mount_port` (else the server's rpcbind)
+//! mount_options = ""            # appended to the options lifeboat builds
+//! directory = "/crash"
+//!
+//! [[target]]
+//! type = "ssh"
+//! server = "10.0.2.2"
+//! port = 22
+//! user = "root"
+//! identity = "/etc/lifeboat/id_ed25519"     # read when the image is built, stored 0600 in it
+//! known_hosts = "/etc/lifeboat/known_hosts" # must hold the server's key: no trust on first use
+//! directory = "/var/crash"
 //! ```
+//!
+//! A target's `type` is read first, and its table is then checked against
+//! the keys of that kind. Network targets need `[network]`; what they name
+//! on the building machine (host names, the ssh identity and known_hosts)
+//! is looked up through [`BuildHost`] by [`parse_with`], which also returns
+//! warnings and the identities' bytes for the image.
 //!
 //! Every error names the file, the line and column, and the key as a dotted
 //! path (`deadlines.total`, `modules[1]`, `target[0].device`). The text is
@@ -38,11 +73,12 @@ pub use host::{BuildHost, SystemHost};
 use toml_edit::{ArrayOfTables, ImDocument, Item, Key, Table, TableLike, Value};
 
 use crate::{
-    check_compression_level, check_directory, check_fstype, check_module_name, check_mount_options,
-    one_of, quoted, Config, Deadlines, DeviceSpec, DiskTarget, FinalAction, LogLevel, Target,
-    TargetKind, COMPRESSION_LEVELS, DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIRECTORY, FSTYPES,
-    MAX_COMPRESSION_THREADS,
+    check_compression_level, check_dump_name, check_module_name, one_of, quoted, AddressSpec,
+    Config, Deadlines, FinalAction, InterfaceSpec, LogLevel, Network, COMPRESSION_LEVELS,
+    DEFAULT_COMPRESSION_LEVEL, MAX_COMPRESSION_THREADS,
 };
+
+mod targets;
 
 /// A config file that is not valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,28 +105,75 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The keys of the top-level table, in the order they are checked.
-const ROOT_KEYS: [&str; 8] = [
+const ROOT_KEYS: [&str; 9] = [
     "log_level",
     "final_action",
     "compression_level",
     "compression_threads",
     "measure_read_rate",
     "modules",
+    "network",
     "deadlines",
     "target",
 ];
 
-const DEADLINE_KEYS: [&str; 2] = ["device_wait", "total"];
+const DEADLINE_KEYS: [&str; 6] = [
+    "device_wait",
+    "total",
+    "link",
+    "address",
+    "connect",
+    "stall",
+];
 
-/// The keys of a target: `type` and `directory`, which every kind has, and
-/// those of disk targets, the only kind so far.
-const TARGET_KEYS: [&str; 5] = ["type", "directory", "device", "fstype", "mount_options"];
+const NETWORK_KEYS: [&str; 4] = ["interface", "address", "gateway", "name"];
 
 const NO_TARGET: &str =
     "no [[target]]: say where dumps go, e.g. type = \"disk\", device = \"LABEL=…\"";
 
-/// Parses and validates `text`, the contents of `file`.
+/// A valid config, with what the checks found worth telling and what they
+/// read for the image.
+#[derive(Debug)]
+pub struct Parsed {
+    pub config: Config,
+    /// What does not make the config invalid but should be known, each as
+    /// `file:line:column: key `…`: message`, like errors.
+    pub warnings: Vec<String>,
+    /// The private key of each ssh target, as read and checked; the image
+    /// builder stores these bytes, not the file as it is by then.
+    pub identities: Vec<Identity>,
+}
+
+/// The private key of an ssh target. Its `Debug` form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The target's index in [`Config::targets`].
+    pub target: usize,
+    pub key: Vec<u8>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("target", &self.target)
+            .field("key", &format_args!("<{} bytes>", self.key.len()))
+            .finish()
+    }
+}
+
+/// Parses and validates `text`, the contents of `file`, asking this machine
+/// what a config with network targets needs to know (see [`parse_with`]);
+/// warnings are dropped.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    parse_with(file, text, &SystemHost).map(|parsed| parsed.config)
+}
+
+/// Parses and validates `text`, the contents of `file`. `host` is the
+/// machine building the image: network targets' host names are resolved
+/// there (the capture does no DNS), ssh targets' identity and known_hosts
+/// files are read there, and its host name names the dumps unless
+/// `network.name` does.
+pub fn parse_with(file: &str, text: &str, host: &dyn BuildHost) -> Result<Parsed, ConfigError> {
     let source = Source { file, text };
     let document = ImDocument::parse(text).map_err(|error| {
         // The parser says what is wrong and what it expected on lines of
@@ -98,7 +181,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         let message = error.message().trim_end().replace('\n', "; ");
         source.error(error.span().unwrap_or(0..0), "", message)
     })?;
-    let [log_level, final_action, compression_level, compression_threads, measure_read_rate, modules, deadlines, target] =
+    let [log_level, final_action, compression_level, compression_threads, measure_read_rate, modules, network_field, deadlines, target] =
         source.fields(document.as_table(), "", &ROOT_KEYS)?;
 
     let fallback = Config::fallback();
@@ -179,6 +262,17 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         None => Deadlines::DEFAULT,
         Some(field) => validate_deadlines(&source, &field)?,
     };
+    let mut network = match &network_field {
+        None => None,
+        Some(field) => Some(validate_network(&source, field, host)?),
+    };
+    let mut checks = targets::Checks {
+        source: &source,
+        host,
+        network: network.as_ref(),
+        warnings: Vec::new(),
+        identities: Vec::new(),
+    };
     let targets = match target {
         None => return Err(source.error(0..0, "target", NO_TARGET.to_owned())),
         Some(field) => {
@@ -189,26 +283,100 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             }
             elements
                 .iter()
-                .map(|element| validate_target(&source, element))
-                .collect::<Result<_, _>>()?
+                .enumerate()
+                .map(|(index, element)| checks.target(index, element))
+                .collect::<Result<Vec<_>, _>>()?
         }
     };
-    Ok(Config {
-        log_level,
-        final_action,
-        compression_level,
-        compression_threads,
-        modules,
-        measure_read_rate,
-        deadlines,
-        network: None,
-        targets,
+    let targets::Checks {
+        mut warnings,
+        identities,
+        ..
+    } = checks;
+    if let Some(field) = &network_field {
+        if !targets.iter().any(|target| target.kind.is_network()) {
+            // Bringing up a network nothing uses would only spend the
+            // capture's time, and could fail it.
+            network = None;
+            warnings.push(
+                source
+                    .invalid(
+                        field,
+                        "no target is nfs or ssh, so the capture ignores [network]".to_owned(),
+                    )
+                    .to_string(),
+            );
+        }
+    }
+    Ok(Parsed {
+        config: Config {
+            log_level,
+            final_action,
+            compression_level,
+            compression_threads,
+            modules,
+            measure_read_rate,
+            deadlines,
+            network,
+            targets,
+        },
+        warnings,
+        identities,
+    })
+}
+
+fn validate_network(
+    source: &Source,
+    field: &Field,
+    host: &dyn BuildHost,
+) -> Result<Network, ConfigError> {
+    let table = source.table(field, "a table ([network])")?;
+    let [interface, address, gateway, name] = source.fields(table, &field.path, &NETWORK_KEYS)?;
+    let interface = match &interface {
+        None => InterfaceSpec::Auto,
+        Some(field) => {
+            let expected = "an interface (\"auto\", a name such as \"eth0\", \
+                            or \"mac:52:54:00:12:34:56\")";
+            let text = source.string(field, expected)?;
+            InterfaceSpec::parse(text).map_err(|message| source.invalid(field, message))?
+        }
+    };
+    let mut address = match &address {
+        None => AddressSpec::Dhcp,
+        Some(field) => {
+            let expected = "an address (\"dhcp\" or a string such as \"192.0.2.10/24\")";
+            let text = source.string(field, expected)?;
+            AddressSpec::parse(text).map_err(|message| source.invalid(field, message))?
+        }
+    };
+    if let Some(field) = &gateway {
+        let text = source.string(field, "a gateway (an IPv4 address, a string)")?;
+        let gateway = text
+            .parse()
+            .map_err(|_| source.invalid(field, format!("`{text}` is not an IPv4 address")))?;
+        address = address
+            .with_gateway(gateway)
+            .map_err(|message| source.invalid(field, message))?;
+    }
+    let name = match &name {
+        None => host::dump_name(&host.hostname()),
+        Some(field) => {
+            let text = source.string(field, "a name for the dumps (a string)")?;
+            check_dump_name(text).map_err(|message| source.invalid(field, message))?;
+            text.to_owned()
+        }
+    };
+    Ok(Network {
+        interface,
+        address,
+        name,
     })
 }
 
 fn validate_deadlines(source: &Source, field: &Field) -> Result<Deadlines, ConfigError> {
     let table = source.table(field, "a table ([deadlines])")?;
-    let [device_wait, total] = source.fields(table, &field.path, &DEADLINE_KEYS)?;
+    let [device_wait, total, link, address, connect, stall] =
+        source.fields(table, &field.path, &DEADLINE_KEYS)?;
     let seconds = |field: &Field| {
         let secs = source.integer(field, "an integer number of seconds")?;
         match u32::try_from(secs) {
@@ -223,84 +391,20 @@ fn validate_deadlines(source: &Source, field: &Field) -> Result<Deadlines, Confi
         }
     };
     let mut deadlines = Deadlines::DEFAULT;
-    if let Some(field) = device_wait {
-        deadlines.device_wait_secs = seconds(&field)?;
-    }
-    if let Some(field) = total {
-        deadlines.total_secs = seconds(&field)?;
+    let slots = [
+        (device_wait, &mut deadlines.device_wait_secs),
+        (total, &mut deadlines.total_secs),
+        (link, &mut deadlines.link_secs),
+        (address, &mut deadlines.address_secs),
+        (connect, &mut deadlines.connect_secs),
+        (stall, &mut deadlines.stall_secs),
+    ];
+    for (field, slot) in slots {
+        if let Some(field) = field {
+            *slot = seconds(&field)?;
+        }
     }
     Ok(deadlines)
-}
-
-fn validate_target(source: &Source, field: &Field) -> Result<Target, ConfigError> {
-    let table = source.table(field, "a table of target settings")?;
-    let [kind, directory, device, fstype, mount_options] =
-        source.fields(table, &field.path, &TARGET_KEYS)?;
-    // A key that is not there is reported at the target's own table.
-    let missing = |key: &str, message: &str| {
-        source.error(
-            field.span.clone(),
-            &join(&field.path, key),
-            message.to_owned(),
-        )
-    };
-    let string = |field: &Field, expected: &str, check: fn(&str) -> Result<(), String>| {
-        let value = source.string(field, expected)?;
-        check(value).map_err(|message| source.invalid(field, message))?;
-        Ok::<_, ConfigError>(value.to_owned())
-    };
-    let directory = match &directory {
-        Some(field) => string(field, "an absolute path (a string)", check_directory)?,
-        None => DEFAULT_DIRECTORY.to_owned(),
-    };
-    let kind_field =
-        kind.ok_or_else(|| missing("type", "a target needs a type; expected \"disk\""))?;
-    let kind = match source.string(&kind_field, "a target type (\"disk\")")? {
-        "disk" => {
-            let device = device.ok_or_else(|| {
-                missing(
-                    "device",
-                    "a disk target needs a device (UUID=…, LABEL=…, PARTUUID=… or /dev/…)",
-                )
-            })?;
-            let spec = source.string(
-                &device,
-                "a device (a string: UUID=…, LABEL=…, PARTUUID=… or /dev/…)",
-            )?;
-            let device =
-                DeviceSpec::parse(spec).map_err(|message| source.invalid(&device, message))?;
-            let fstype = match &fstype {
-                Some(field) => {
-                    let names: Vec<&str> = FSTYPES.iter().copied().chain(["auto"]).collect();
-                    let expected = format!("a filesystem type ({})", quoted(&names));
-                    match source.string(field, &expected)? {
-                        "auto" => None,
-                        name => {
-                            check_fstype(name).map_err(|message| source.invalid(field, message))?;
-                            Some(name.to_owned())
-                        }
-                    }
-                }
-                None => None,
-            };
-            let mount_options = match &mount_options {
-                Some(field) => string(field, "mount options (a string)", check_mount_options)?,
-                None => String::new(),
-            };
-            TargetKind::Disk(DiskTarget {
-                device,
-                fstype,
-                mount_options,
-            })
-        }
-        other => {
-            return Err(source.invalid(
-                &kind_field,
-                format!("unknown target type `{other}`; expected \"disk\""),
-            ))
-        }
-    };
-    Ok(Target { kind, directory })
 }
 
 /// The text being parsed, to turn spans into errors.
@@ -410,26 +514,33 @@ impl Source<'_> {
         path: &str,
         keys: &[&str; N],
     ) -> Result<[Option<Field<'d>>; N], ConfigError> {
+        self.fields_hinted(table, path, keys, |name| format!("unknown field `{name}`"))
+    }
+
+    /// [`Source::fields`], where `unknown` says what a key that is not
+    /// among `keys` is (unknown, or one of another kind of table).
+    fn fields_hinted<'d, const N: usize>(
+        &self,
+        table: &'d dyn TableLike,
+        path: &str,
+        keys: &[&str; N],
+        unknown: impl Fn(&str) -> String,
+    ) -> Result<[Option<Field<'d>>; N], ConfigError> {
         let mut fields = [const { None }; N];
         for (name, item) in table.iter() {
-            let Some(node) = Node::of(item) else {
+            let Some(field) = field(table, path, name, item) else {
                 continue;
             };
-            let key_span = table.key(name).and_then(Key::span).unwrap_or(0..0);
-            let field_path = join(path, name);
             let Some(index) = keys.iter().position(|key| *key == name) else {
                 let keys: Vec<String> = keys.iter().map(|key| format!("`{key}`")).collect();
+                let key_span = table.key(name).and_then(Key::span).unwrap_or(0..0);
                 return Err(self.error(
                     key_span,
-                    &field_path,
-                    format!("unknown field `{name}`; expected one of {}", one_of(&keys)),
+                    &field.path,
+                    format!("{}; expected one of {}", unknown(name), one_of(&keys)),
                 ));
             };
-            fields[index] = Some(Field {
-                path: field_path,
-                span: node.span().unwrap_or(key_span),
-                node,
-            });
+            fields[index] = Some(field);
         }
         Ok(fields)
     }
@@ -482,6 +593,23 @@ impl Source<'_> {
             })
             .collect())
     }
+}
+
+/// The value of `name` in `table`, whose path is `path`; `None` for an
+/// item that holds nothing.
+fn field<'d>(
+    table: &'d dyn TableLike,
+    path: &str,
+    name: &str,
+    item: &'d Item,
+) -> Option<Field<'d>> {
+    let node = Node::of(item)?;
+    let key_span = table.key(name).and_then(Key::span).unwrap_or(0..0);
+    Some(Field {
+        path: join(path, name),
+        span: node.span().unwrap_or(key_span),
+        node,
+    })
 }
 
 /// The dotted path of `key` in the table at `path`. A key that is not bare

@@ -13,7 +13,7 @@ fn string(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// A public key blob of `algorithm` whose key bytes are `fill`, in base64.
-fn key(algorithm: &str, fill: u8) -> String {
+pub(crate) fn key(algorithm: &str, fill: u8) -> String {
     let mut blob = string(algorithm.as_bytes());
     blob.extend(string(&[fill; 32]));
     BASE64.encode(blob)
@@ -21,7 +21,7 @@ fn key(algorithm: &str, fill: u8) -> String {
 
 /// An openssh-key-v1 file with this cipher, key count and key type, cut
 /// to `keep` bytes of its binary body.
-fn openssh(cipher: &str, count: u32, key_type: &str, keep: usize) -> Vec<u8> {
+pub(crate) fn openssh(cipher: &str, count: u32, key_type: &str, keep: usize) -> Vec<u8> {
     let mut body = OPENSSH_MAGIC.to_vec();
     body.extend(string(cipher.as_bytes()));
     body.extend(string(if cipher == "none" { b"none" } else { b"bcrypt" }));
