@@ -258,6 +258,11 @@ pub fn host_keys(text: &str, hosts: &[String]) -> Result<Vec<String>, KnownHosts
         if Reader(&blob).string() != Some(algorithm.as_bytes()) {
             return Err(bad("the key is not of the type the line names"));
         }
+        // What the baked form would refuse must fail the build, not the
+        // capture.
+        if crate::check_host_key(&format!("{algorithm} {base64}")).is_err() {
+            return Err(bad("its key type is not one ssh writes"));
+        }
         if marker.is_some() {
             revoked.push((number, blob));
         } else if !found.iter().any(|(_, _, known, _)| *known == blob) {

@@ -392,6 +392,14 @@ fn known_hosts_give_the_servers_keys() {
             }),
         ),
         (
+            format!("10.0.2.2 ssh+ed25519 {}\n", key("ssh+ed25519", 0)),
+            &address,
+            Err(KnownHostsError::BadKey {
+                line: 1,
+                reason: "its key type is not one ssh writes",
+            }),
+        ),
+        (
             String::new(),
             &name,
             Err(KnownHostsError::NoKey {
