@@ -136,8 +136,8 @@ const NO_TARGET: &str =
 #[derive(Debug)]
 pub struct Parsed {
     pub config: Config,
-    /// What does not make the config invalid but should be known, each as
-    /// `file:line:column: key `…`: message`, like errors.
+    /// What does not make the config invalid but should be known, each
+    /// written as errors are (file, line, column, key, message).
     pub warnings: Vec<String>,
     /// The private key of each ssh target, as read and checked; the image
     /// builder stores these bytes, not the file as it is by then.
