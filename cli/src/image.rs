@@ -13,21 +13,28 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use initramfs::{build_image, Compression, ImageSpec};
+use lifeboat_config::user::{self, Parsed};
 
-/// Prints the config in the form PID 1 will read.
+use crate::nic;
+
+/// Prints the config in the form PID 1 will read, after the warnings
+/// about it. An ssh target's identity is shown where it is on this
+/// machine; `image` stores it elsewhere in the image.
 pub fn check_config(config: &Path) -> Result<()> {
     let parsed = read_config(config)?;
-    print!("{}", parsed.encode());
+    print!("{}", parsed.config.encode());
     Ok(())
 }
 
-fn read_config(path: &Path) -> Result<lifeboat_config::Config> {
+/// Reads and checks a config on this machine, and prints its warnings.
+fn read_config(path: &Path) -> Result<Parsed> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(lifeboat_config::user::parse(
-        &path.display().to_string(),
-        &text,
-    )?)
+    let parsed = user::parse_with(&path.display().to_string(), &text, &user::SystemHost)?;
+    for warning in &parsed.warnings {
+        eprintln!("lifeboat: warning: {warning}");
+    }
+    Ok(parsed)
 }
 
 pub fn image(
@@ -37,7 +44,9 @@ pub fn image(
     no_compress: bool,
     output: &Path,
 ) -> Result<()> {
-    let config = read_config(config_path)?;
+    let Parsed {
+        config, identities, ..
+    } = read_config(config_path)?;
     let init = match init {
         Some(path) => path,
         None => find_init()?,
@@ -73,11 +82,37 @@ pub fn image(
             ),
         }
     }
+    let nic = config.network.as_ref().map(|network| {
+        nic::find(
+            &network.interface,
+            Path::new(SYS),
+            Path::new(PROC_NET_ROUTE),
+        )
+    });
+    let mut found_drivers = Vec::new();
+    match &nic {
+        None => {}
+        Some(Ok(nic)) => {
+            eprintln!(
+                "lifeboat: the network targets go through {} here, driver {}: its module and \
+                 its buses' go in the image unless the kernel has them built in",
+                nic.interface, nic.driver
+            );
+            found_drivers.extend(nic.bus_drivers.iter().cloned());
+            found_drivers.push(nic.driver.clone());
+        }
+        Some(Err(why)) => eprintln!(
+            "lifeboat: warning: the network targets' interface: {why}. The image cannot know \
+             its driver: add its driver to `modules`, unless the capture kernel has it built in."
+        ),
+    }
     let spec = ImageSpec {
         init: &init,
         config: &config,
         modules_dir: Some(&modules_dir),
         found_filesystems: &found_filesystems,
+        found_drivers: &found_drivers,
+        identities: &identities,
         compression: if no_compress {
             Compression::None
         } else {
@@ -85,6 +120,20 @@ pub fn image(
         },
     };
     let image = build_image(&spec)?;
+    // A bus driver the kernel lacks is built into it under another name,
+    // or not needed there; the interface's own driver is.
+    if let Some(Ok(nic)) = &nic {
+        if image.absent_drivers.contains(&nic.driver) {
+            eprintln!(
+                "lifeboat: warning: {}'s driver here, {}, is neither a module nor built into \
+                 the kernel of {}: add its driver to `modules`, or the capture may have no \
+                 network",
+                nic.interface,
+                nic.driver,
+                modules_dir.display()
+            );
+        }
+    }
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -110,6 +159,8 @@ pub fn image(
 }
 
 const SYS_CLASS_BLOCK: &str = "/sys/class/block";
+const SYS: &str = "/sys";
+const PROC_NET_ROUTE: &str = "/proc/net/route";
 
 /// A disk target with `fstype = auto`, looked for on this machine.
 struct AutoTarget {

@@ -12,6 +12,7 @@ mod dmesg;
 mod image;
 mod input;
 mod inspect;
+mod nic;
 mod progress;
 mod report;
 mod save;

@@ -14,3 +14,13 @@ pub const MODULES_DIR: &str = "/lib/modules";
 pub fn module_path(name: &str) -> String {
     format!("{MODULES_DIR}/{name}.ko")
 }
+
+/// Where ssh targets' private keys are: a directory of mode 0700 whose
+/// files are 0600, as ssh insists on for keys.
+pub const SSH_DIR: &str = "/etc/lifeboat/ssh";
+
+/// The image path of the private key of the ssh target at `index` of the
+/// target list.
+pub fn ssh_identity_path(index: usize) -> String {
+    format!("{SSH_DIR}/identity{index}")
+}

@@ -18,8 +18,14 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 pub mod layout;
+mod network;
 #[cfg(feature = "toml")]
 pub mod user;
+
+pub use network::{
+    check_dump_name, check_host_address, check_interface_name, check_unicast, AddressSpec,
+    InterfaceSpec, Network,
+};
 
 /// First line of every baked config; the number changes when the format does.
 pub const BAKED_HEADER: &str = "lifeboat-config 1";
@@ -217,6 +223,8 @@ pub struct NfsTarget {
 
 /// Default port of ssh targets.
 pub const DEFAULT_SSH_PORT: u16 = 22;
+/// Default user of ssh targets.
+pub const DEFAULT_SSH_USER: &str = "root";
 
 /// An ssh server the dump is streamed to, by lifeboat's own client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,43 +259,20 @@ impl TargetKind {
         }
     }
 
+    /// `a disk`, `an nfs`, `an ssh`: the kind in a sentence.
+    pub fn a_kind(&self) -> &'static str {
+        match self {
+            Self::Disk(_) => "a disk",
+            Self::Nfs(_) => "an nfs",
+            Self::Ssh(_) => "an ssh",
+        }
+    }
+
     /// Whether the target is reached over the network (and so needs
     /// `[network]`).
     pub fn is_network(&self) -> bool {
         !matches!(self, Self::Disk(_))
     }
-}
-
-/// Which network interface carries the network targets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InterfaceSpec {
-    /// The first interface with carrier.
-    Auto,
-    /// An interface by its kernel name (`eth0`): without udev, the capture
-    /// kernel names interfaces in probe order, not predictably.
-    Name(String),
-    /// The interface with this MAC address.
-    Mac([u8; 6]),
-}
-
-/// How the interface gets its IPv4 address.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AddressSpec {
-    Dhcp,
-    Static {
-        address: Ipv4Addr,
-        prefix_len: u8,
-        gateway: Option<Ipv4Addr>,
-    },
-}
-
-/// How PID 1 brings up the network for network targets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Network {
-    pub interface: InterfaceSpec,
-    pub address: AddressSpec,
-    /// Names the dump directory on shared targets (`<name>-<stamp>`).
-    pub name: String,
 }
 
 /// One entry of the ordered target list.
@@ -428,12 +413,20 @@ fn single_line(value: &str) -> Result<(), String> {
 
 /// Checks a directory on a target: absolute, no `..`, one line.
 pub fn check_directory(dir: &str) -> Result<(), String> {
-    single_line(dir)?;
-    if !dir.starts_with('/') {
-        return Err(format!("`{dir}` is not an absolute path"));
+    check_path(dir)
+}
+
+/// Checks a path that goes in the baked form (a directory, an NFS export,
+/// a file in the image) or is read when the image is built: absolute, so
+/// that it does not depend on where a command runs, with no `..`, on one
+/// line.
+pub fn check_path(path: &str) -> Result<(), String> {
+    single_line(path)?;
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` is not an absolute path"));
     }
-    if dir.split('/').any(|part| part == "..") {
-        return Err(format!("`{dir}` must not contain `..`"));
+    if path.split('/').any(|part| part == "..") {
+        return Err(format!("`{path}` must not contain `..`"));
     }
     Ok(())
 }
@@ -474,6 +467,49 @@ pub fn check_fstype(name: &str) -> Result<(), String> {
 /// baked form.
 pub fn check_mount_options(options: &str) -> Result<(), String> {
     single_line(options)
+}
+
+/// Checks a user name as POSIX's portable set has them: 1 to 32 letters,
+/// digits, `.`, `_` and `-`, not starting with `-`.
+pub fn check_user_name(name: &str) -> Result<(), String> {
+    let fine = !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if fine {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a user name (1 to 32 letters, digits, `.`, `_` and `-`, \
+             not starting with `-`)"
+        ))
+    }
+}
+
+/// Checks one accepted host key of an ssh target, `<algorithm> <base64>`.
+pub fn check_host_key(key: &str) -> Result<(), String> {
+    let fine = match key.split_once(' ') {
+        Some((algorithm, blob)) => {
+            !algorithm.is_empty()
+                && algorithm
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '_' | '-'))
+                && !blob.is_empty()
+                && blob
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        }
+        None => false,
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{key}` is not a host key; expected `<algorithm> <base64>`"
+        ))
+    }
 }
 
 /// `a, b or c`: the choices of an error message.
@@ -532,8 +568,24 @@ impl Config {
         line("measure_read_rate", &self.measure_read_rate);
         line("deadline.device_wait", &self.deadlines.device_wait_secs);
         line("deadline.total", &self.deadlines.total_secs);
+        line("deadline.link", &self.deadlines.link_secs);
+        line("deadline.address", &self.deadlines.address_secs);
+        line("deadline.connect", &self.deadlines.connect_secs);
+        line("deadline.stall", &self.deadlines.stall_secs);
         for module in &self.modules {
             line("module", module);
+        }
+        if let Some(network) = &self.network {
+            line("network.interface", &network.interface);
+            line("network.address", &network.address);
+            if let AddressSpec::Static {
+                gateway: Some(gateway),
+                ..
+            } = &network.address
+            {
+                line("network.gateway", gateway);
+            }
+            line("network.name", &network.name);
         }
         for target in &self.targets {
             line("target", &target.kind.kind_name());
@@ -546,8 +598,29 @@ impl Config {
                         line("target.mount_options", &disk.mount_options);
                     }
                 }
-                // Filled in with the network keys of the baked form.
-                TargetKind::Nfs(_) | TargetKind::Ssh(_) => {}
+                TargetKind::Nfs(nfs) => {
+                    line("target.server", &nfs.server);
+                    line("target.export", &nfs.export);
+                    line("target.version", &nfs.version.as_str());
+                    if let Some(port) = nfs.port {
+                        line("target.port", &port);
+                    }
+                    if let Some(port) = nfs.mount_port {
+                        line("target.mount_port", &port);
+                    }
+                    if !nfs.mount_options.is_empty() {
+                        line("target.mount_options", &nfs.mount_options);
+                    }
+                }
+                TargetKind::Ssh(ssh) => {
+                    line("target.server", &ssh.server);
+                    line("target.port", &ssh.port);
+                    line("target.user", &ssh.user);
+                    line("target.identity", &ssh.identity);
+                    for key in &ssh.host_keys {
+                        line("target.host_key", key);
+                    }
+                }
             }
         }
         format!("{BAKED_HEADER}\n{out}")
@@ -569,6 +642,9 @@ impl Config {
             targets: Vec::new(),
             ..Config::fallback()
         };
+        // The line of each `target=`, to report what a target lacks.
+        let mut target_lines = Vec::new();
+        let mut network_line = 0;
         for (index, line) in lines {
             let fail = |message: String| BakedError {
                 line: index + 1,
@@ -590,6 +666,17 @@ impl Config {
                 config
                     .targets
                     .push(new_target(value, DEFAULT_DIRECTORY).map_err(fail)?);
+                target_lines.push(index + 1);
+            } else if let Some(key) = key.strip_prefix("network.") {
+                if config.network.is_none() {
+                    network_line = index + 1;
+                }
+                let network = config.network.get_or_insert_with(|| Network {
+                    interface: InterfaceSpec::Auto,
+                    address: AddressSpec::Dhcp,
+                    name: String::new(),
+                });
+                apply_network_key(network, key, value).map_err(fail)?;
             } else {
                 config.apply_key(key, value).map_err(fail)?;
             }
@@ -599,6 +686,16 @@ impl Config {
                 line: text.lines().count(),
                 message: "no target".to_owned(),
             });
+        }
+        if config.network.as_ref().is_some_and(|n| n.name.is_empty()) {
+            return Err(BakedError {
+                line: network_line,
+                message: "the network has no network.name".to_owned(),
+            });
+        }
+        for (target, line) in config.targets.iter().zip(target_lines) {
+            check_complete(target, config.network.is_some())
+                .map_err(|message| BakedError { line, message })?;
         }
         Ok(config)
     }
@@ -625,6 +722,10 @@ impl Config {
             "measure_read_rate" => self.measure_read_rate = parse_switch(key, value)?,
             "deadline.device_wait" => self.deadlines.device_wait_secs = parse_secs(value)?,
             "deadline.total" => self.deadlines.total_secs = parse_secs(value)?,
+            "deadline.link" => self.deadlines.link_secs = parse_secs(value)?,
+            "deadline.address" => self.deadlines.address_secs = parse_secs(value)?,
+            "deadline.connect" => self.deadlines.connect_secs = parse_secs(value)?,
+            "deadline.stall" => self.deadlines.stall_secs = parse_secs(value)?,
             "module" => {
                 check_module_name(value)?;
                 self.modules.push(value.to_owned());
@@ -638,9 +739,13 @@ impl Config {
     ///
     /// Keys: `log_level`, `final_action`, `compression_level`,
     /// `compression_threads`, `measure_read_rate` (`1` or `0`),
-    /// `deadline.device_wait`, `deadline.total`, and `target`, whose value is
-    /// a device (`UUID=…`, `LABEL=…`, `PARTUUID=…`, `/dev/…`) that replaces the
-    /// target list with one disk target in the first target's directory.
+    /// `deadline.device_wait`, `deadline.total`, `deadline.link`,
+    /// `deadline.address`, `deadline.connect`, `deadline.stall`, and
+    /// `target`, whose value is a device (`UUID=…`, `LABEL=…`, `PARTUUID=…`,
+    /// `/dev/…`) that replaces the target list with one disk target in the
+    /// first target's directory. The network (`network.*`) is not among
+    /// them: its keys depend on each other (a gateway on the address's
+    /// subnet), and a half-changed network fails where the baked one works.
     /// Returns one message per word that was not applied: a field engineer's
     /// typo must not stop a capture, so bad words are reported and skipped.
     pub fn apply_cmdline(&mut self, cmdline: &str) -> Vec<String> {
@@ -680,17 +785,117 @@ impl Config {
     }
 }
 
+/// A target of `kind` whose keys are still to come; those without a
+/// default hold a placeholder that [`check_complete`] refuses.
 fn new_target(kind: &str, directory: &str) -> Result<Target, String> {
-    match kind {
-        "disk" => Ok(Target {
-            kind: TargetKind::Disk(DiskTarget {
-                device: DeviceSpec::Path(String::new()),
-                fstype: None,
-                mount_options: String::new(),
-            }),
-            directory: directory.to_owned(),
+    let kind = match kind {
+        "disk" => TargetKind::Disk(DiskTarget {
+            device: DeviceSpec::Path(String::new()),
+            fstype: None,
+            mount_options: String::new(),
         }),
-        _ => Err(format!("unknown target kind `{kind}`")),
+        "nfs" => TargetKind::Nfs(NfsTarget {
+            server: Ipv4Addr::UNSPECIFIED,
+            export: String::new(),
+            version: NfsVersion::DEFAULT,
+            port: None,
+            mount_port: None,
+            mount_options: String::new(),
+        }),
+        "ssh" => TargetKind::Ssh(SshTarget {
+            server: Ipv4Addr::UNSPECIFIED,
+            port: DEFAULT_SSH_PORT,
+            user: DEFAULT_SSH_USER.to_owned(),
+            identity: String::new(),
+            host_keys: Vec::new(),
+        }),
+        _ => return Err(format!("unknown target kind `{kind}`")),
+    };
+    Ok(Target {
+        kind,
+        directory: directory.to_owned(),
+    })
+}
+
+/// Checks that a decoded target got every key it cannot do without, and
+/// what holds between its keys.
+fn check_complete(target: &Target, has_network: bool) -> Result<(), String> {
+    let kind = target.kind.kind_name();
+    if target.kind.is_network() && !has_network {
+        return Err(format!(
+            "{} target needs the network, and there is no network.* key",
+            target.kind.a_kind()
+        ));
+    }
+    let lacks = |key: &str| Err(format!("the {kind} target has no target.{key}"));
+    match &target.kind {
+        TargetKind::Disk(disk) => {
+            if disk.device == DeviceSpec::Path(String::new()) {
+                return lacks("device");
+            }
+        }
+        TargetKind::Nfs(nfs) => {
+            if nfs.server.is_unspecified() {
+                return lacks("server");
+            }
+            if nfs.export.is_empty() {
+                return lacks("export");
+            }
+            if nfs.mount_port.is_some() && nfs.version != NfsVersion::V3 {
+                return Err(format!(
+                    "target.mount_port is for NFS version 3, not {}",
+                    nfs.version.as_str()
+                ));
+            }
+        }
+        TargetKind::Ssh(ssh) => {
+            if ssh.server.is_unspecified() {
+                return lacks("server");
+            }
+            if ssh.identity.is_empty() {
+                return lacks("identity");
+            }
+            if ssh.host_keys.is_empty() {
+                return lacks("host_key");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_network_key(network: &mut Network, key: &str, value: &str) -> Result<(), String> {
+    match key {
+        "interface" => network.interface = InterfaceSpec::parse(value)?,
+        "address" => network.address = AddressSpec::parse(value)?,
+        "gateway" => {
+            let gateway = parse_ipv4(value)?;
+            network.address = network.address.clone().with_gateway(gateway)?;
+        }
+        "name" => {
+            check_dump_name(value)?;
+            network.name = value.to_owned();
+        }
+        _ => return Err(format!("unknown key `network.{key}`")),
+    }
+    Ok(())
+}
+
+fn parse_ipv4(value: &str) -> Result<Ipv4Addr, String> {
+    value
+        .parse()
+        .map_err(|_| format!("`{value}` is not an IPv4 address"))
+}
+
+fn parse_server(value: &str) -> Result<Ipv4Addr, String> {
+    let server = parse_ipv4(value)?;
+    check_unicast(server)?;
+    Ok(server)
+}
+
+fn parse_port(value: &str) -> Result<u16, String> {
+    match value.parse::<u16>() {
+        Ok(port) if port > 0 && !value.starts_with('+') => Ok(port),
+        _ => Err(format!("`{value}` is not a port (1 to 65535)")),
     }
 }
 
@@ -699,6 +904,39 @@ fn apply_target_key(target: &mut Target, key: &str, value: &str) -> Result<(), S
         ("target.directory", _) => {
             check_directory(value)?;
             target.directory = value.to_owned();
+        }
+        ("target.server", TargetKind::Nfs(nfs)) => nfs.server = parse_server(value)?,
+        ("target.server", TargetKind::Ssh(ssh)) => ssh.server = parse_server(value)?,
+        ("target.port", TargetKind::Nfs(nfs)) => nfs.port = Some(parse_port(value)?),
+        ("target.port", TargetKind::Ssh(ssh)) => ssh.port = parse_port(value)?,
+        ("target.export", TargetKind::Nfs(nfs)) => {
+            check_path(value)?;
+            nfs.export = value.to_owned();
+        }
+        ("target.version", TargetKind::Nfs(nfs)) => {
+            nfs.version = NfsVersion::parse(value).ok_or_else(|| {
+                format!(
+                    "`{value}` is not an NFS version; expected one of {:?}",
+                    NfsVersion::NAMES
+                )
+            })?
+        }
+        ("target.mount_port", TargetKind::Nfs(nfs)) => nfs.mount_port = Some(parse_port(value)?),
+        ("target.mount_options", TargetKind::Nfs(nfs)) => {
+            check_mount_options(value)?;
+            nfs.mount_options = value.to_owned();
+        }
+        ("target.user", TargetKind::Ssh(ssh)) => {
+            check_user_name(value)?;
+            ssh.user = value.to_owned();
+        }
+        ("target.identity", TargetKind::Ssh(ssh)) => {
+            check_path(value)?;
+            ssh.identity = value.to_owned();
+        }
+        ("target.host_key", TargetKind::Ssh(ssh)) => {
+            check_host_key(value)?;
+            ssh.host_keys.push(value.to_owned());
         }
         ("target.device", TargetKind::Disk(disk)) => disk.device = DeviceSpec::parse(value)?,
         ("target.fstype", TargetKind::Disk(disk)) => {
@@ -713,7 +951,12 @@ fn apply_target_key(target: &mut Target, key: &str, value: &str) -> Result<(), S
             check_mount_options(value)?;
             disk.mount_options = value.to_owned();
         }
-        _ => return Err(format!("unknown key `{key}`")),
+        _ => {
+            return Err(format!(
+                "unknown key `{key}` for {} target",
+                target.kind.a_kind()
+            ))
+        }
     }
     Ok(())
 }
@@ -766,9 +1009,20 @@ mod tests {
             deadlines: Deadlines {
                 device_wait_secs: 10,
                 total_secs: 600,
-                ..Deadlines::DEFAULT
+                link_secs: 5,
+                address_secs: 7,
+                connect_secs: 9,
+                stall_secs: 30,
             },
-            network: None,
+            network: Some(Network {
+                interface: InterfaceSpec::Mac([0x52, 0x54, 0, 0x12, 0x34, 0xab]),
+                address: AddressSpec::Static {
+                    address: Ipv4Addr::new(192, 0, 2, 10),
+                    prefix_len: 24,
+                    gateway: Some(Ipv4Addr::new(192, 0, 2, 1)),
+                },
+                name: "web-17".into(),
+            }),
             targets: vec![
                 Target {
                     kind: TargetKind::Disk(DiskTarget {
@@ -786,7 +1040,92 @@ mod tests {
                     }),
                     directory: "/dumps".into(),
                 },
+                Target {
+                    kind: TargetKind::Nfs(NfsTarget {
+                        server: Ipv4Addr::new(10, 0, 2, 2),
+                        export: "/export".into(),
+                        version: NfsVersion::V3,
+                        port: Some(2049),
+                        mount_port: Some(20048),
+                        mount_options: "nconnect=2".into(),
+                    }),
+                    directory: "/crash".into(),
+                },
+                Target {
+                    kind: TargetKind::Nfs(NfsTarget {
+                        server: Ipv4Addr::new(10, 0, 2, 3),
+                        export: "/".into(),
+                        version: NfsVersion::V4_1,
+                        port: None,
+                        mount_port: None,
+                        mount_options: String::new(),
+                    }),
+                    directory: "/".into(),
+                },
+                Target {
+                    kind: TargetKind::Ssh(SshTarget {
+                        server: Ipv4Addr::new(10, 0, 2, 2),
+                        port: 2222,
+                        user: "dumps".into(),
+                        identity: "/etc/lifeboat/ssh/identity4".into(),
+                        host_keys: vec![
+                            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1hZGUgdXAgZm9yIGEgdGVzdA=="
+                                .into(),
+                            "ecdsa-sha2-nistp256 AAAAE2VjZHNh".into(),
+                        ],
+                    }),
+                    directory: "/var/crash".into(),
+                },
             ],
+        }
+    }
+
+    /// Every network shape round-trips, not only the sample's.
+    #[test]
+    fn networks_round_trip() {
+        let networks = [
+            (InterfaceSpec::Auto, AddressSpec::Dhcp),
+            (InterfaceSpec::Name("eth0".into()), AddressSpec::Dhcp),
+            // An interface that is called `auto` stays one.
+            (InterfaceSpec::Name("auto".into()), AddressSpec::Dhcp),
+            (
+                InterfaceSpec::Name("enp0s3".into()),
+                AddressSpec::Static {
+                    address: Ipv4Addr::new(10, 1, 2, 3),
+                    prefix_len: 32,
+                    gateway: None,
+                },
+            ),
+        ];
+        for (interface, address) in networks {
+            let mut config = sample();
+            config.network = Some(Network {
+                interface,
+                address,
+                name: "h".into(),
+            });
+            assert_eq!(Config::decode(&config.encode()), Ok(config));
+        }
+    }
+
+    #[test]
+    fn the_baked_form_reads_as_documented() {
+        let text = sample().encode();
+        for line in [
+            "deadline.link=5",
+            "deadline.stall=30",
+            "network.interface=mac:52:54:00:12:34:ab",
+            "network.address=192.0.2.10/24",
+            "network.gateway=192.0.2.1",
+            "network.name=web-17",
+            "target=nfs\ntarget.directory=/crash\ntarget.server=10.0.2.2\n\
+             target.export=/export\ntarget.version=3\ntarget.port=2049\n\
+             target.mount_port=20048\ntarget.mount_options=nconnect=2\n",
+            "target=ssh\ntarget.directory=/var/crash\ntarget.server=10.0.2.2\n\
+             target.port=2222\ntarget.user=dumps\ntarget.identity=/etc/lifeboat/ssh/identity4\n\
+             target.host_key=ssh-ed25519 AAAA",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
         }
     }
 
@@ -837,6 +1176,117 @@ mod tests {
                 3,
                 "not a filesystem type",
             ),
+            ("lifeboat-config 1\ntarget=disk\n", 2, "no target.device"),
+            (
+                "lifeboat-config 1\ntarget=disk\ntarget.device=/dev/vda\ntarget.server=10.0.2.2\n",
+                4,
+                "unknown key `target.server` for a disk target",
+            ),
+            (
+                "lifeboat-config 1\ntarget=disk\ntarget.device=/dev/vda\ndeadline.stall=0\n",
+                4,
+                "positive",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.name=h\ntarget=nfs\ntarget.export=/e\n",
+                3,
+                "no target.server",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.name=h\ntarget=nfs\ntarget.server=10.0.2.2\n",
+                3,
+                "no target.export",
+            ),
+            (
+                "lifeboat-config 1\ntarget=nfs\ntarget.server=10.0.2.2\ntarget.export=/e\n",
+                2,
+                "an nfs target needs the network",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.name=h\ntarget=nfs\ntarget.server=10.0.2.2\n\
+                 target.export=/e\ntarget.mount_port=635\n",
+                3,
+                "for NFS version 3, not 4.2",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.name=h\ntarget=nfs\ntarget.server=10.0.2.2\n\
+                 target.export=/e\ntarget.version=4\n",
+                6,
+                "not an NFS version",
+            ),
+            (
+                "lifeboat-config 1\ntarget=nfs\ntarget.server=0.0.0.0\n",
+                3,
+                "unspecified",
+            ),
+            (
+                "lifeboat-config 1\ntarget=nfs\ntarget.server=nfs.example\n",
+                3,
+                "not an IPv4 address",
+            ),
+            (
+                "lifeboat-config 1\ntarget=nfs\ntarget.port=0\n",
+                3,
+                "not a port",
+            ),
+            (
+                "lifeboat-config 1\ntarget=nfs\ntarget.export=export\n",
+                3,
+                "absolute",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.name=h\ntarget=ssh\ntarget.server=10.0.2.2\n\
+                 target.identity=/etc/lifeboat/ssh/identity0\n",
+                3,
+                "no target.host_key",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.name=h\ntarget=ssh\ntarget.server=10.0.2.2\n\
+                 target.host_key=ssh-ed25519 AAAA\n",
+                3,
+                "no target.identity",
+            ),
+            (
+                "lifeboat-config 1\ntarget=ssh\ntarget.host_key=ssh-ed25519\n",
+                3,
+                "not a host key",
+            ),
+            (
+                "lifeboat-config 1\ntarget=ssh\ntarget.user=-x\n",
+                3,
+                "not a user name",
+            ),
+            (
+                "lifeboat-config 1\ntarget=ssh\ntarget.export=/e\n",
+                3,
+                "unknown key `target.export` for an ssh target",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.interface=auto\ntarget=disk\ntarget.device=/dev/vda\n",
+                2,
+                "no network.name",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.gateway=10.0.0.1\n",
+                2,
+                "only with a static address",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.address=10.0.0.5/24\nnetwork.gateway=10.0.1.1\n",
+                3,
+                "outside 10.0.0.0/24",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.interface=eth0:1\n",
+                2,
+                "not an interface name",
+            ),
+            (
+                "lifeboat-config 1\nnetwork.name=.hidden\n",
+                2,
+                "cannot name a dump directory",
+            ),
+            ("lifeboat-config 1\nnetwork.mtu=9000\n", 2, "network.mtu"),
         ];
         for (text, line, needle) in cases {
             let error = Config::decode(text).expect_err(text);
@@ -871,13 +1321,56 @@ mod tests {
     }
 
     #[test]
+    fn names_and_host_keys_are_checked() {
+        // (check, text, whether it passes)
+        type Check = fn(&str) -> Result<(), String>;
+        let cases: &[(Check, &str, bool)] = &[
+            (check_dump_name, "web-17", true),
+            (check_dump_name, "web-17.example.com", true),
+            (check_dump_name, "a_b", true),
+            (check_dump_name, "", false),
+            (check_dump_name, ".hidden", false),
+            (check_dump_name, "a/b", false),
+            (check_dump_name, "a b", false),
+            (check_dump_name, "..", false),
+            (check_dump_name, &"x".repeat(65), false),
+            (check_user_name, "root", true),
+            (check_user_name, "dump.er_1-x", true),
+            (check_user_name, "", false),
+            (check_user_name, "-oProxyCommand", false),
+            (check_user_name, "a@b", false),
+            (check_user_name, &"u".repeat(33), false),
+            (check_host_key, "ssh-ed25519 AAAAC3Nza+/=", true),
+            (check_host_key, "sk-ssh-ed25519@openssh.com AAAA", true),
+            (check_host_key, "ssh-ed25519", false),
+            (check_host_key, "ssh-ed25519 ", false),
+            (check_host_key, " AAAA", false),
+            (check_host_key, "ssh-ed25519 AAAA comment", false),
+            (check_host_key, "ssh-ed25519 AA\nAA", false),
+        ];
+        for (check, text, passes) in cases {
+            assert_eq!(check(text).is_ok(), *passes, "{text:?}: {:?}", check(text));
+        }
+    }
+
+    #[test]
     fn cmdline_overrides_apply_and_report_bad_words() {
         let mut config = sample();
         let problems = config.apply_cmdline(
             "console=ttyS0 lifeboat.log_level=trace lifeboat.final_action=halt \
              lifeboat.target=LABEL=FIELD lifeboat.compression_level=99 lifeboat.bogus \
              lifeboat.module=nfs lifeboat.deadline.total=30 lifeboat.measure_read_rate=0 \
-             lifeboat.measure_read_rate=maybe",
+             lifeboat.measure_read_rate=maybe lifeboat.deadline.link=3 \
+             lifeboat.deadline.address=4 lifeboat.deadline.connect=5 lifeboat.deadline.stall=6",
+        );
+        assert_eq!(
+            (
+                config.deadlines.link_secs,
+                config.deadlines.address_secs,
+                config.deadlines.connect_secs,
+                config.deadlines.stall_secs
+            ),
+            (3, 4, 5, 6)
         );
         assert!(!config.measure_read_rate);
         assert_eq!(config.log_level, LogLevel::Trace);

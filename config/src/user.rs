@@ -8,9 +8,20 @@
 //! measure_read_rate = false     # after the dump, log the plain read rate (delays the reboot)
 //! modules = ["virtio_blk"]      # kernel modules the targets need
 //!
+//! [network]                     # needed only when a target is nfs or ssh
+//! interface = "auto"            # "auto" (first with carrier), "eth0", or "mac:52:54:00:12:34:56"
+//! address = "dhcp"              # or "192.0.2.10/24"
+//! # gateway = "192.0.2.1"       # static addresses only; optional
+//! name = "web-17"               # names the dump directory on shared targets;
+//!                               # default: the host name of the building machine
+//!
 //! [deadlines]
 //! device_wait = 30              # seconds to wait for a target device
 //! total = 3600                  # seconds for the whole capture
+//! link = 10                     # carrier after link up
+//! address = 20                  # DHCP: all discovers and requests together
+//! connect = 15                  # one NFS mount, or one ssh connect + host key + authentication
+//! stall = 60                    # no byte of progress on a network target this long: give it up
 //!
 //! [[target]]                    # tried in order
 //! type = "disk"
@@ -18,7 +29,31 @@
 //! fstype = "auto"               # or ext4, xfs, btrfs, vfat
 //! directory = "/var/crash"
 //! mount_options = ""
+//!
+//! [[target]]
+//! type = "nfs"
+//! server = "10.0.2.2"           # IPv4 address, or a host name resolved when the image is built
+//! export = "/export"
+//! version = "4.2"               # "4.2" (default), "4.1", "4.0" or "3"
+//! port = 2049                   # optional; v3 also `mount_port` (else the server's rpcbind)
+//! mount_options = ""            # appended to the options lifeboat builds
+//! directory = "/crash"
+//!
+//! [[target]]
+//! type = "ssh"
+//! server = "10.0.2.2"
+//! port = 22
+//! user = "root"
+//! identity = "/etc/lifeboat/id_ed25519"     # read when the image is built, stored 0600 in it
+//! known_hosts = "/etc/lifeboat/known_hosts" # must hold the server's key: no trust on first use
+//! directory = "/var/crash"
 //! ```
+//!
+//! A target's `type` is read first, and its table is then checked against
+//! the keys of that kind. Network targets need `[network]`; what they name
+//! on the building machine (host names, the ssh identity and known_hosts)
+//! is looked up through [`BuildHost`] by [`parse_with`], which also returns
+//! warnings and the identities' bytes for the image.
 //!
 //! Every error names the file, the line and column, and the key as a dotted
 //! path (`deadlines.total`, `modules[1]`, `target[0].device`). The text is
@@ -30,14 +65,20 @@
 use std::fmt;
 use std::ops::Range;
 
+pub mod host;
+pub mod openssh;
+
+pub use host::{BuildHost, SystemHost};
+
 use toml_edit::{ArrayOfTables, ImDocument, Item, Key, Table, TableLike, Value};
 
 use crate::{
-    check_compression_level, check_directory, check_fstype, check_module_name, check_mount_options,
-    one_of, quoted, Config, Deadlines, DeviceSpec, DiskTarget, FinalAction, LogLevel, Target,
-    TargetKind, COMPRESSION_LEVELS, DEFAULT_COMPRESSION_LEVEL, DEFAULT_DIRECTORY, FSTYPES,
-    MAX_COMPRESSION_THREADS,
+    check_compression_level, check_dump_name, check_module_name, one_of, quoted, AddressSpec,
+    Config, Deadlines, FinalAction, InterfaceSpec, LogLevel, Network, COMPRESSION_LEVELS,
+    DEFAULT_COMPRESSION_LEVEL, MAX_COMPRESSION_THREADS,
 };
+
+mod targets;
 
 /// A config file that is not valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,28 +105,75 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The keys of the top-level table, in the order they are checked.
-const ROOT_KEYS: [&str; 8] = [
+const ROOT_KEYS: [&str; 9] = [
     "log_level",
     "final_action",
     "compression_level",
     "compression_threads",
     "measure_read_rate",
     "modules",
+    "network",
     "deadlines",
     "target",
 ];
 
-const DEADLINE_KEYS: [&str; 2] = ["device_wait", "total"];
+const DEADLINE_KEYS: [&str; 6] = [
+    "device_wait",
+    "total",
+    "link",
+    "address",
+    "connect",
+    "stall",
+];
 
-/// The keys of a target: `type` and `directory`, which every kind has, and
-/// those of disk targets, the only kind so far.
-const TARGET_KEYS: [&str; 5] = ["type", "directory", "device", "fstype", "mount_options"];
+const NETWORK_KEYS: [&str; 4] = ["interface", "address", "gateway", "name"];
 
 const NO_TARGET: &str =
     "no [[target]]: say where dumps go, e.g. type = \"disk\", device = \"LABEL=…\"";
 
-/// Parses and validates `text`, the contents of `file`.
+/// A valid config, with what the checks found worth telling and what they
+/// read for the image.
+#[derive(Debug)]
+pub struct Parsed {
+    pub config: Config,
+    /// What does not make the config invalid but should be known, each
+    /// written as errors are (file, line, column, key, message).
+    pub warnings: Vec<String>,
+    /// The private key of each ssh target, as read and checked; the image
+    /// builder stores these bytes, not the file as it is by then.
+    pub identities: Vec<Identity>,
+}
+
+/// The private key of an ssh target. Its `Debug` form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The target's index in [`Config::targets`].
+    pub target: usize,
+    pub key: Vec<u8>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("target", &self.target)
+            .field("key", &format_args!("<{} bytes>", self.key.len()))
+            .finish()
+    }
+}
+
+/// Parses and validates `text`, the contents of `file`, asking this machine
+/// what a config with network targets needs to know (see [`parse_with`]);
+/// warnings are dropped.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    parse_with(file, text, &SystemHost).map(|parsed| parsed.config)
+}
+
+/// Parses and validates `text`, the contents of `file`. `host` is the
+/// machine building the image: network targets' host names are resolved
+/// there (the capture does no DNS), ssh targets' identity and known_hosts
+/// files are read there, and its host name names the dumps unless
+/// `network.name` does.
+pub fn parse_with(file: &str, text: &str, host: &dyn BuildHost) -> Result<Parsed, ConfigError> {
     let source = Source { file, text };
     let document = ImDocument::parse(text).map_err(|error| {
         // The parser says what is wrong and what it expected on lines of
@@ -93,7 +181,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         let message = error.message().trim_end().replace('\n', "; ");
         source.error(error.span().unwrap_or(0..0), "", message)
     })?;
-    let [log_level, final_action, compression_level, compression_threads, measure_read_rate, modules, deadlines, target] =
+    let [log_level, final_action, compression_level, compression_threads, measure_read_rate, modules, network_field, deadlines, target] =
         source.fields(document.as_table(), "", &ROOT_KEYS)?;
 
     let fallback = Config::fallback();
@@ -174,6 +262,17 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         None => Deadlines::DEFAULT,
         Some(field) => validate_deadlines(&source, &field)?,
     };
+    let mut network = match &network_field {
+        None => None,
+        Some(field) => Some(validate_network(&source, field, host)?),
+    };
+    let mut checks = targets::Checks {
+        source: &source,
+        host,
+        network: network.as_ref(),
+        warnings: Vec::new(),
+        identities: Vec::new(),
+    };
     let targets = match target {
         None => return Err(source.error(0..0, "target", NO_TARGET.to_owned())),
         Some(field) => {
@@ -184,26 +283,100 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             }
             elements
                 .iter()
-                .map(|element| validate_target(&source, element))
-                .collect::<Result<_, _>>()?
+                .enumerate()
+                .map(|(index, element)| checks.target(index, element))
+                .collect::<Result<Vec<_>, _>>()?
         }
     };
-    Ok(Config {
-        log_level,
-        final_action,
-        compression_level,
-        compression_threads,
-        modules,
-        measure_read_rate,
-        deadlines,
-        network: None,
-        targets,
+    let targets::Checks {
+        mut warnings,
+        identities,
+        ..
+    } = checks;
+    if let Some(field) = &network_field {
+        if !targets.iter().any(|target| target.kind.is_network()) {
+            // Bringing up a network nothing uses would only spend the
+            // capture's time, and could fail it.
+            network = None;
+            warnings.push(
+                source
+                    .invalid(
+                        field,
+                        "no target is nfs or ssh, so the capture ignores [network]".to_owned(),
+                    )
+                    .to_string(),
+            );
+        }
+    }
+    Ok(Parsed {
+        config: Config {
+            log_level,
+            final_action,
+            compression_level,
+            compression_threads,
+            modules,
+            measure_read_rate,
+            deadlines,
+            network,
+            targets,
+        },
+        warnings,
+        identities,
+    })
+}
+
+fn validate_network(
+    source: &Source,
+    field: &Field,
+    host: &dyn BuildHost,
+) -> Result<Network, ConfigError> {
+    let table = source.table(field, "a table ([network])")?;
+    let [interface, address, gateway, name] = source.fields(table, &field.path, &NETWORK_KEYS)?;
+    let interface = match &interface {
+        None => InterfaceSpec::Auto,
+        Some(field) => {
+            let expected = "an interface (\"auto\", a name such as \"eth0\", \
+                            or \"mac:52:54:00:12:34:56\")";
+            let text = source.string(field, expected)?;
+            InterfaceSpec::parse(text).map_err(|message| source.invalid(field, message))?
+        }
+    };
+    let mut address = match &address {
+        None => AddressSpec::Dhcp,
+        Some(field) => {
+            let expected = "an address (\"dhcp\" or a string such as \"192.0.2.10/24\")";
+            let text = source.string(field, expected)?;
+            AddressSpec::parse(text).map_err(|message| source.invalid(field, message))?
+        }
+    };
+    if let Some(field) = &gateway {
+        let text = source.string(field, "a gateway (an IPv4 address, a string)")?;
+        let gateway = text
+            .parse()
+            .map_err(|_| source.invalid(field, format!("`{text}` is not an IPv4 address")))?;
+        address = address
+            .with_gateway(gateway)
+            .map_err(|message| source.invalid(field, message))?;
+    }
+    let name = match &name {
+        None => host::dump_name(&host.hostname()),
+        Some(field) => {
+            let text = source.string(field, "a name for the dumps (a string)")?;
+            check_dump_name(text).map_err(|message| source.invalid(field, message))?;
+            text.to_owned()
+        }
+    };
+    Ok(Network {
+        interface,
+        address,
+        name,
     })
 }
 
 fn validate_deadlines(source: &Source, field: &Field) -> Result<Deadlines, ConfigError> {
     let table = source.table(field, "a table ([deadlines])")?;
-    let [device_wait, total] = source.fields(table, &field.path, &DEADLINE_KEYS)?;
+    let [device_wait, total, link, address, connect, stall] =
+        source.fields(table, &field.path, &DEADLINE_KEYS)?;
     let seconds = |field: &Field| {
         let secs = source.integer(field, "an integer number of seconds")?;
         match u32::try_from(secs) {
@@ -218,84 +391,20 @@ fn validate_deadlines(source: &Source, field: &Field) -> Result<Deadlines, Confi
         }
     };
     let mut deadlines = Deadlines::DEFAULT;
-    if let Some(field) = device_wait {
-        deadlines.device_wait_secs = seconds(&field)?;
-    }
-    if let Some(field) = total {
-        deadlines.total_secs = seconds(&field)?;
+    let slots = [
+        (device_wait, &mut deadlines.device_wait_secs),
+        (total, &mut deadlines.total_secs),
+        (link, &mut deadlines.link_secs),
+        (address, &mut deadlines.address_secs),
+        (connect, &mut deadlines.connect_secs),
+        (stall, &mut deadlines.stall_secs),
+    ];
+    for (field, slot) in slots {
+        if let Some(field) = field {
+            *slot = seconds(&field)?;
+        }
     }
     Ok(deadlines)
-}
-
-fn validate_target(source: &Source, field: &Field) -> Result<Target, ConfigError> {
-    let table = source.table(field, "a table of target settings")?;
-    let [kind, directory, device, fstype, mount_options] =
-        source.fields(table, &field.path, &TARGET_KEYS)?;
-    // A key that is not there is reported at the target's own table.
-    let missing = |key: &str, message: &str| {
-        source.error(
-            field.span.clone(),
-            &join(&field.path, key),
-            message.to_owned(),
-        )
-    };
-    let string = |field: &Field, expected: &str, check: fn(&str) -> Result<(), String>| {
-        let value = source.string(field, expected)?;
-        check(value).map_err(|message| source.invalid(field, message))?;
-        Ok::<_, ConfigError>(value.to_owned())
-    };
-    let directory = match &directory {
-        Some(field) => string(field, "an absolute path (a string)", check_directory)?,
-        None => DEFAULT_DIRECTORY.to_owned(),
-    };
-    let kind_field =
-        kind.ok_or_else(|| missing("type", "a target needs a type; expected \"disk\""))?;
-    let kind = match source.string(&kind_field, "a target type (\"disk\")")? {
-        "disk" => {
-            let device = device.ok_or_else(|| {
-                missing(
-                    "device",
-                    "a disk target needs a device (UUID=…, LABEL=…, PARTUUID=… or /dev/…)",
-                )
-            })?;
-            let spec = source.string(
-                &device,
-                "a device (a string: UUID=…, LABEL=…, PARTUUID=… or /dev/…)",
-            )?;
-            let device =
-                DeviceSpec::parse(spec).map_err(|message| source.invalid(&device, message))?;
-            let fstype = match &fstype {
-                Some(field) => {
-                    let names: Vec<&str> = FSTYPES.iter().copied().chain(["auto"]).collect();
-                    let expected = format!("a filesystem type ({})", quoted(&names));
-                    match source.string(field, &expected)? {
-                        "auto" => None,
-                        name => {
-                            check_fstype(name).map_err(|message| source.invalid(field, message))?;
-                            Some(name.to_owned())
-                        }
-                    }
-                }
-                None => None,
-            };
-            let mount_options = match &mount_options {
-                Some(field) => string(field, "mount options (a string)", check_mount_options)?,
-                None => String::new(),
-            };
-            TargetKind::Disk(DiskTarget {
-                device,
-                fstype,
-                mount_options,
-            })
-        }
-        other => {
-            return Err(source.invalid(
-                &kind_field,
-                format!("unknown target type `{other}`; expected \"disk\""),
-            ))
-        }
-    };
-    Ok(Target { kind, directory })
 }
 
 /// The text being parsed, to turn spans into errors.
@@ -405,26 +514,33 @@ impl Source<'_> {
         path: &str,
         keys: &[&str; N],
     ) -> Result<[Option<Field<'d>>; N], ConfigError> {
+        self.fields_hinted(table, path, keys, |name| format!("unknown field `{name}`"))
+    }
+
+    /// [`Source::fields`], where `unknown` says what a key that is not
+    /// among `keys` is (unknown, or one of another kind of table).
+    fn fields_hinted<'d, const N: usize>(
+        &self,
+        table: &'d dyn TableLike,
+        path: &str,
+        keys: &[&str; N],
+        unknown: impl Fn(&str) -> String,
+    ) -> Result<[Option<Field<'d>>; N], ConfigError> {
         let mut fields = [const { None }; N];
         for (name, item) in table.iter() {
-            let Some(node) = Node::of(item) else {
+            let Some(field) = field(table, path, name, item) else {
                 continue;
             };
-            let key_span = table.key(name).and_then(Key::span).unwrap_or(0..0);
-            let field_path = join(path, name);
             let Some(index) = keys.iter().position(|key| *key == name) else {
                 let keys: Vec<String> = keys.iter().map(|key| format!("`{key}`")).collect();
+                let key_span = table.key(name).and_then(Key::span).unwrap_or(0..0);
                 return Err(self.error(
                     key_span,
-                    &field_path,
-                    format!("unknown field `{name}`; expected one of {}", one_of(&keys)),
+                    &field.path,
+                    format!("{}; expected one of {}", unknown(name), one_of(&keys)),
                 ));
             };
-            fields[index] = Some(Field {
-                path: field_path,
-                span: node.span().unwrap_or(key_span),
-                node,
-            });
+            fields[index] = Some(field);
         }
         Ok(fields)
     }
@@ -479,6 +595,23 @@ impl Source<'_> {
     }
 }
 
+/// The value of `name` in `table`, whose path is `path`; `None` for an
+/// item that holds nothing.
+fn field<'d>(
+    table: &'d dyn TableLike,
+    path: &str,
+    name: &str,
+    item: &'d Item,
+) -> Option<Field<'d>> {
+    let node = Node::of(item)?;
+    let key_span = table.key(name).and_then(Key::span).unwrap_or(0..0);
+    Some(Field {
+        path: join(path, name),
+        span: node.span().unwrap_or(key_span),
+        node,
+    })
+}
+
 /// The dotted path of `key` in the table at `path`. A key that is not bare
 /// is quoted, as it would have to be in the file.
 fn join(path: &str, key: &str) -> String {
@@ -507,667 +640,4 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-log_level = "debug"
-final_action = "poweroff"
-compression_level = -3
-compression_threads = 2
-modules = ["virtio_blk", "xfs"]
-
-[deadlines]
-device_wait = 10
-total = 600
-
-[[target]]
-type = "disk"
-device = "UUID=0BD3A2C6-8D7E-4F1C-9A55-2C1F3C0E9A11"
-fstype = "ext4"
-
-[[target]]
-type = "disk"
-device = "LABEL=SPARE"
-directory = "/dumps"
-"#;
-
-    #[test]
-    fn a_full_config_parses() {
-        let config = parse("lifeboat.toml", GOOD).unwrap();
-        assert_eq!(config.log_level, LogLevel::Debug);
-        assert_eq!(config.final_action, FinalAction::Poweroff);
-        assert_eq!(config.compression_level, -3);
-        assert_eq!(config.compression_threads, 2);
-        assert_eq!(config.modules, ["virtio_blk", "xfs"]);
-        assert_eq!(config.deadlines.device_wait_secs, 10);
-        assert_eq!(config.deadlines.total_secs, 600);
-        assert_eq!(
-            config.targets[0].to_string(),
-            "disk UUID=0bd3a2c6-8d7e-4f1c-9a55-2c1f3c0e9a11:/var/crash"
-        );
-        assert_eq!(config.targets[1].to_string(), "disk LABEL=SPARE:/dumps");
-        assert_eq!(Config::decode(&config.encode()), Ok(config));
-    }
-
-    #[test]
-    fn errors_name_line_column_and_key() {
-        let target = "[[target]]\ntype = \"disk\"\ndevice = \"LABEL=X\"\n";
-        let cases: Vec<(String, usize, &str, &str)> = vec![
-            (
-                "log_level = \"loud\"\n".to_owned() + target,
-                1,
-                "log_level",
-                "not a log level",
-            ),
-            (
-                format!("{target}fstype = \"ext 4\"\n"),
-                4,
-                "target[0].fstype",
-                "not a filesystem",
-            ),
-            (
-                format!("{target}directory = \"crash\"\n"),
-                4,
-                "target[0].directory",
-                "absolute",
-            ),
-            (
-                "[[target]]\ntype = \"disk\"\ndevice = \"sdb\"\n".to_owned(),
-                3,
-                "target[0].device",
-                "not a device",
-            ),
-            (
-                "[[target]]\ntype = \"tape\"\n".to_owned(),
-                2,
-                "target[0].type",
-                "unknown target type",
-            ),
-            (
-                "[[target]]\ntype = \"disk\"\n".to_owned(),
-                1,
-                "target[0].device",
-                "needs a device",
-            ),
-            (
-                format!("compression_level = 42\n{target}"),
-                1,
-                "compression_level",
-                "out of range",
-            ),
-            (
-                format!("compression_level = 0\n{target}"),
-                1,
-                "compression_level",
-                "out of range",
-            ),
-            (
-                format!("compression_threads = -1\n{target}"),
-                1,
-                "compression_threads",
-                "out of range",
-            ),
-            (
-                format!("modules = [\"a b\"]\n{target}"),
-                1,
-                "modules[0]",
-                "not a module name",
-            ),
-            (
-                format!("colour = \"red\"\n{target}"),
-                1,
-                "colour",
-                "unknown field",
-            ),
-            (
-                format!("\n[deadlines]\ntotal = 0\n{target}"),
-                3,
-                "deadlines.total",
-                "positive",
-            ),
-            ("log_level = \n".to_owned(), 1, "", ""),
-            (
-                "log_level = \"info\"\n".to_owned(),
-                1,
-                "target",
-                "no [[target]]",
-            ),
-        ];
-        for (text, line, key, needle) in cases {
-            let error = parse("x.toml", &text).expect_err(&text);
-            assert_eq!(error.line, line, "{text}: {error}");
-            assert_eq!(error.key, key, "{text}: {error}");
-            assert!(error.message.contains(needle), "{text}: {error}");
-            assert!(error.to_string().starts_with(&format!("x.toml:{line}:")));
-        }
-    }
-
-    /// Where a case's text goes in [`document`].
-    #[derive(Clone, Copy, Debug)]
-    enum At {
-        Root,
-        Deadlines,
-        /// The second target, so that paths show the index is counted.
-        Target,
-    }
-
-    /// A valid config with `text` added at `at`. Sections and target keys
-    /// that `text` writes itself are left out, so that no key is given twice.
-    fn document(at: At, text: &str) -> String {
-        let (root, deadlines, target) = match at {
-            At::Root => (text, "", ""),
-            At::Deadlines => ("", text, ""),
-            At::Target => ("", "", text),
-        };
-        // Whether `text` writes `key`, as a key or in a table header.
-        let writes = |text: &str, key: &str| {
-            text.lines()
-                .any(|line| line.trim_start_matches('[').starts_with(key))
-        };
-        let mut doc = format!("{root}\n");
-        if !writes(root, "deadlines") {
-            doc.push_str(&format!("[deadlines]\n{deadlines}\n"));
-        }
-        if !writes(root, "target") {
-            doc.push_str("[[target]]\ntype = \"disk\"\ndevice = \"LABEL=A\"\n\n[[target]]\n");
-            if !writes(target, "type") && !writes(target, "target.type") {
-                doc.push_str("type = \"disk\"\n");
-            }
-            if !writes(target, "device") && !writes(target, "target.device") {
-                doc.push_str("device = \"LABEL=B\"\n");
-            }
-            doc.push_str(&format!("{target}\n"));
-        }
-        doc
-    }
-
-    /// Checks that `text` at `at` fails at `key`, on the line `line` lines
-    /// into `text`, with a message containing `needle`.
-    fn assert_fails(at: At, text: &str, line: usize, key: &str, needle: &str) {
-        let doc = document(at, text);
-        let first = text.lines().next().unwrap();
-        let start = doc.lines().position(|l| l == first).unwrap();
-        let error = parse("x.toml", &doc).expect_err(&doc);
-        let context = format!("{at:?} {text:?}: {error}");
-        assert_eq!(error.key, key, "{context}");
-        assert_eq!(error.line, start + 1 + line, "{context}");
-        assert!(error.message.contains(needle), "{context}");
-        assert!(!error.message.ends_with('.'), "{context}");
-        let prefix = format!("x.toml:{}:{}: key `{key}`: ", error.line, error.column);
-        assert!(error.to_string().starts_with(&prefix), "{context}");
-    }
-
-    #[test]
-    fn the_documents_of_the_cases_are_valid() {
-        for at in [At::Root, At::Deadlines, At::Target] {
-            parse("x.toml", &document(at, "")).unwrap();
-        }
-    }
-
-    #[test]
-    fn every_key_with_a_wrong_type_is_named_with_what_was_expected() {
-        use At::*;
-        let log_level =
-            "expected a log level (\"error\", \"warn\", \"info\", \"debug\" or \"trace\")";
-        let final_action = "expected a final action (\"reboot\", \"poweroff\" or \"halt\")";
-        let level = "expected an integer zstd level (-10..=-1 or 1..=19)";
-        let threads = "expected an integer number of threads from 0 (one per CPU) to 256";
-        let switch = "expected a boolean (true or false)";
-        let modules = "expected an array of module names (strings)";
-        let module = "expected a module name (a string)";
-        let deadlines = "expected a table ([deadlines])";
-        let seconds = "expected an integer number of seconds";
-        let targets = "expected an array of tables (a [[target]] header per target)";
-        let target = "expected a table of target settings";
-        let kind = "expected a target type (\"disk\")";
-        let directory = "expected an absolute path (a string)";
-        let device = "expected a device (a string: UUID=…, LABEL=…, PARTUUID=… or /dev/…)";
-        let fstype =
-            "expected a filesystem type (\"ext4\", \"xfs\", \"btrfs\", \"vfat\" or \"auto\")";
-        let mount_options = "expected mount options (a string)";
-        // (where, text, line of the error in the text, key, expected, found)
-        let cases: &[(At, &str, usize, &str, &str, &str)] = &[
-            (
-                Root,
-                "log_level = 1",
-                0,
-                "log_level",
-                log_level,
-                "an integer",
-            ),
-            (
-                Root,
-                "log_level = [\"info\"]",
-                0,
-                "log_level",
-                log_level,
-                "an array",
-            ),
-            (
-                Root,
-                "final_action = 1",
-                0,
-                "final_action",
-                final_action,
-                "an integer",
-            ),
-            (
-                Root,
-                "final_action = true",
-                0,
-                "final_action",
-                final_action,
-                "a boolean",
-            ),
-            (
-                Root,
-                "compression_level = \"3\"",
-                0,
-                "compression_level",
-                level,
-                "a string",
-            ),
-            (
-                Root,
-                "compression_level = 3.5",
-                0,
-                "compression_level",
-                level,
-                "a float",
-            ),
-            (
-                Root,
-                "compression_threads = \"two\"",
-                0,
-                "compression_threads",
-                threads,
-                "a string",
-            ),
-            (
-                Root,
-                "measure_read_rate = \"yes\"",
-                0,
-                "measure_read_rate",
-                switch,
-                "a string",
-            ),
-            (
-                Root,
-                "measure_read_rate = 1",
-                0,
-                "measure_read_rate",
-                switch,
-                "an integer",
-            ),
-            (
-                Root,
-                "compression_threads = {}",
-                0,
-                "compression_threads",
-                threads,
-                "an inline table",
-            ),
-            (
-                Root,
-                "modules = \"virtio_blk\"",
-                0,
-                "modules",
-                modules,
-                "a string",
-            ),
-            (
-                Root,
-                "modules = { virtio_blk = true }",
-                0,
-                "modules",
-                modules,
-                "an inline table",
-            ),
-            (
-                Root,
-                "modules = [\"virtio_blk\", 7]",
-                0,
-                "modules[1]",
-                module,
-                "an integer",
-            ),
-            (
-                Root,
-                "modules = [\n  \"virtio_blk\",\n  { name = \"xfs\" },\n]",
-                2,
-                "modules[1]",
-                module,
-                "an inline table",
-            ),
-            (
-                Root,
-                "[[modules]]\nname = \"xfs\"",
-                0,
-                "modules[0]",
-                module,
-                "a table",
-            ),
-            (
-                Root,
-                "deadlines = 30",
-                0,
-                "deadlines",
-                deadlines,
-                "an integer",
-            ),
-            (
-                Root,
-                "[[deadlines]]\ntotal = 30",
-                0,
-                "deadlines",
-                deadlines,
-                "an array of tables",
-            ),
-            (
-                Root,
-                "deadlines.total = \"1h\"",
-                0,
-                "deadlines.total",
-                seconds,
-                "a string",
-            ),
-            (
-                Deadlines,
-                "device_wait = \"30s\"",
-                0,
-                "deadlines.device_wait",
-                seconds,
-                "a string",
-            ),
-            (
-                Deadlines,
-                "device_wait = 1.5",
-                0,
-                "deadlines.device_wait",
-                seconds,
-                "a float",
-            ),
-            (
-                Deadlines,
-                "device_wait = false",
-                0,
-                "deadlines.device_wait",
-                seconds,
-                "a boolean",
-            ),
-            (
-                Deadlines,
-                "[deadlines.device_wait]",
-                0,
-                "deadlines.device_wait",
-                seconds,
-                "a table",
-            ),
-            (
-                Deadlines,
-                "total = 2024-01-01T00:00:00Z",
-                0,
-                "deadlines.total",
-                seconds,
-                "a date-time",
-            ),
-            (
-                Deadlines,
-                "total = [3600]",
-                0,
-                "deadlines.total",
-                seconds,
-                "an array",
-            ),
-            (
-                Root,
-                "target = \"LABEL=X\"",
-                0,
-                "target",
-                targets,
-                "a string",
-            ),
-            (
-                Root,
-                "[target]\ntype = \"disk\"\ndevice = \"LABEL=X\"",
-                0,
-                "target",
-                targets,
-                "a table",
-            ),
-            (
-                Root,
-                "target = { type = \"disk\", device = \"LABEL=X\" }",
-                0,
-                "target",
-                targets,
-                "an inline table",
-            ),
-            (
-                Root,
-                "target = [\"LABEL=X\"]",
-                0,
-                "target[0]",
-                target,
-                "a string",
-            ),
-            (Target, "type = 1", 0, "target[1].type", kind, "an integer"),
-            (
-                Target,
-                "type = [\"disk\"]",
-                0,
-                "target[1].type",
-                kind,
-                "an array",
-            ),
-            (
-                Target,
-                "directory = 7",
-                0,
-                "target[1].directory",
-                directory,
-                "an integer",
-            ),
-            (
-                Target,
-                "directory = [\"/a\"]",
-                0,
-                "target[1].directory",
-                directory,
-                "an array",
-            ),
-            (
-                Target,
-                "device = 42",
-                0,
-                "target[1].device",
-                device,
-                "an integer",
-            ),
-            (
-                Target,
-                "device = [\"LABEL=A\"]",
-                0,
-                "target[1].device",
-                device,
-                "an array",
-            ),
-            (
-                Target,
-                "[target.device]\nuuid = \"0bd3a2c6\"",
-                0,
-                "target[1].device",
-                device,
-                "a table",
-            ),
-            (
-                Target,
-                "fstype = 4",
-                0,
-                "target[1].fstype",
-                fstype,
-                "an integer",
-            ),
-            (
-                Target,
-                "fstype = { name = \"xfs\" }",
-                0,
-                "target[1].fstype",
-                fstype,
-                "an inline table",
-            ),
-            (
-                Target,
-                "mount_options = [\"ro\"]",
-                0,
-                "target[1].mount_options",
-                mount_options,
-                "an array",
-            ),
-            (
-                Target,
-                "mount_options = false",
-                0,
-                "target[1].mount_options",
-                mount_options,
-                "a boolean",
-            ),
-        ];
-        for (at, text, line, key, expected, found) in cases {
-            let needle = format!("{expected}, found {found}");
-            assert_fails(*at, text, *line, key, &needle);
-        }
-    }
-
-    #[test]
-    fn unknown_keys_are_named_with_their_path_and_the_known_ones() {
-        use At::*;
-        let root = "expected one of `log_level`, `final_action`, `compression_level`, \
-                    `compression_threads`, `measure_read_rate`, `modules`, `deadlines` or `target`";
-        let deadlines = "expected one of `device_wait` or `total`";
-        let target = "expected one of `type`, `directory`, `device`, `fstype` or `mount_options`";
-        // (where, text, line of the error in the text, key, its name, expected)
-        let cases: &[(At, &str, usize, &str, &str, &str)] = &[
-            (Root, "colour = \"red\"", 0, "colour", "colour", root),
-            (
-                Root,
-                "\"log level\" = 1",
-                0,
-                "\"log level\"",
-                "log level",
-                root,
-            ),
-            (Root, "[extra]\nsize = 1", 0, "extra", "extra", root),
-            (
-                Deadlines,
-                "wait = 3",
-                0,
-                "deadlines.wait",
-                "wait",
-                deadlines,
-            ),
-            (
-                Target,
-                "label = \"X\"",
-                0,
-                "target[1].label",
-                "label",
-                target,
-            ),
-            (
-                Target,
-                "[target.options]",
-                0,
-                "target[1].options",
-                "options",
-                target,
-            ),
-            (
-                Root,
-                "target = [\n  { type = \"disk\", device = \"LABEL=X\", size = 1 },\n]",
-                1,
-                "target[0].size",
-                "size",
-                target,
-            ),
-        ];
-        for (at, text, line, key, name, expected) in cases {
-            let needle = format!("unknown field `{name}`; {expected}");
-            assert_fails(*at, text, *line, key, &needle);
-        }
-    }
-
-    #[test]
-    fn fstypes_are_checked_when_the_config_is_parsed() {
-        let supported = "expected \"ext4\", \"xfs\", \"btrfs\", \"vfat\" or \"auto\"";
-        for (fstype, needle) in [
-            ("ext5", supported),
-            ("ntfs", supported),
-            ("ext3", "mounted as ext4"),
-            ("", supported),
-        ] {
-            let text = format!("fstype = \"{fstype}\"");
-            assert_fails(At::Target, &text, 0, "target[1].fstype", needle);
-        }
-        for fstype in ["ext4", "xfs", "btrfs", "vfat", "auto"] {
-            let text = document(At::Target, &format!("fstype = \"{fstype}\""));
-            let config = parse("x.toml", &text).unwrap();
-            let TargetKind::Disk(disk) = &config.targets[1].kind else {
-                panic!("a disk target");
-            };
-            let want = (fstype != "auto").then_some(fstype);
-            assert_eq!(disk.fstype.as_deref(), want);
-        }
-    }
-
-    #[test]
-    fn errors_read_as_file_line_column_key_and_message() {
-        let target = "[[target]]\ntype = \"disk\"\ndevice = \"LABEL=X\"\n";
-        let cases = [
-            (
-                format!("final_action = 1\n{target}"),
-                "x.toml:1:16: key `final_action`: expected a final action \
-                 (\"reboot\", \"poweroff\" or \"halt\"), found an integer",
-            ),
-            (
-                format!("{target}directory = 7\n"),
-                "x.toml:4:13: key `target[0].directory`: \
-                 expected an absolute path (a string), found an integer",
-            ),
-            (
-                format!("[deadlines]\ndevice_wait = \"30s\"\n{target}"),
-                "x.toml:2:15: key `deadlines.device_wait`: \
-                 expected an integer number of seconds, found a string",
-            ),
-            (
-                format!("modules = \"virtio_blk\"\n{target}"),
-                "x.toml:1:11: key `modules`: \
-                 expected an array of module names (strings), found a string",
-            ),
-            (
-                format!("compression_threads = \"two\"\n{target}"),
-                "x.toml:1:23: key `compression_threads`: expected an integer number of \
-                 threads from 0 (one per CPU) to 256, found a string",
-            ),
-            (
-                "[target]\ntype = \"disk\"\ndevice = \"LABEL=X\"\n".to_owned(),
-                "x.toml:1:1: key `target`: expected an array of tables \
-                 (a [[target]] header per target), found a table",
-            ),
-            (
-                format!("{target}fstype = \"ext5\"\n"),
-                "x.toml:4:10: key `target[0].fstype`: `ext5` is not a filesystem type \
-                 lifeboat supports; expected \"ext4\", \"xfs\", \"btrfs\", \"vfat\" or \"auto\"",
-            ),
-            (
-                "log_level = \n".to_owned(),
-                "x.toml:1:13: invalid string; expected `\"`, `'`",
-            ),
-        ];
-        for (text, want) in cases {
-            let error = parse("x.toml", &text).expect_err(&text);
-            assert_eq!(error.to_string(), want, "{text}");
-        }
-    }
-}
+mod tests;

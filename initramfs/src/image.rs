@@ -5,8 +5,11 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use lifeboat_config::layout::{module_path, BAKED_PATH, MODULES_LIST_PATH};
-use lifeboat_config::{Config, TargetKind};
+use lifeboat_config::layout::{
+    module_path, ssh_identity_path, BAKED_PATH, MODULES_LIST_PATH, SSH_DIR,
+};
+use lifeboat_config::user::Identity;
+use lifeboat_config::{Config, NfsVersion, TargetKind};
 use thiserror::Error;
 
 use crate::cpio::{Archive, ArchiveError};
@@ -51,6 +54,16 @@ pub struct ImageSpec<'a> {
     /// found to have on the machine building the image: their modules go
     /// in like those of a named `fstype`.
     pub found_filesystems: &'a [String],
+    /// Drivers found on the machine building the image (the network
+    /// interface's and its buses'): those the kernel has as modules go in,
+    /// with what they need; those it has neither as a module nor built in
+    /// are listed in [`Image::absent_drivers`], as the building machine's
+    /// hardware need not be the capture's.
+    pub found_drivers: &'a [String],
+    /// The private key of each ssh target (see [`lifeboat_config::user::parse_with`]),
+    /// stored 0600 at [`ssh_identity_path`]; the baked config names that
+    /// path.
+    pub identities: &'a [Identity],
     pub compression: Compression,
 }
 
@@ -63,6 +76,9 @@ pub struct Image {
     pub modules: Vec<String>,
     /// The length of the uncompressed cpio archive.
     pub cpio_size: u64,
+    /// Those of [`ImageSpec::found_drivers`] that the kernel has neither as
+    /// a module nor built in.
+    pub absent_drivers: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -81,6 +97,17 @@ pub enum ImageError {
         fstype: String,
         modules_dir: PathBuf,
     },
+    #[error(
+        "NFS version {version} (a dump target's) needs {module}, which is neither built into \
+         this kernel nor a module of {modules_dir}: a capture kernel could not mount it"
+    )]
+    NfsMissing {
+        version: &'static str,
+        module: &'static str,
+        modules_dir: PathBuf,
+    },
+    #[error("target {index} is an ssh target, but the image was given no identity for it")]
+    IdentityMissing { index: usize },
     #[error("cannot lay out the image")]
     Archive(#[from] ArchiveError),
     #[error("cannot compress the image with zstd level {level}")]
@@ -108,15 +135,28 @@ pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
         path: spec.init.to_owned(),
         source,
     })?;
+    let mut absent_drivers = Vec::new();
     let modules = match spec.modules_dir {
         Some(dir) => {
             let tree = ModuleTree::open(dir)?;
-            tree.resolve(&wanted_modules(
-                spec.config,
-                spec.found_filesystems,
-                &tree,
-                dir,
-            )?)?
+            let mut wanted = wanted_modules(spec.config, spec.found_filesystems, &tree, dir)?;
+            for driver in spec.found_drivers {
+                match tree.lookup(driver)? {
+                    Lookup::Missing => absent_drivers.push(driver.clone()),
+                    Lookup::Builtin(_) => {}
+                    Lookup::File(name) => {
+                        if !wanted.contains(&name) {
+                            wanted.push(name);
+                        }
+                    }
+                    Lookup::Alias(_) => {
+                        if !wanted.contains(driver) {
+                            wanted.push(driver.clone());
+                        }
+                    }
+                }
+            }
+            tree.resolve(&wanted)?
         }
         None if spec.config.modules.is_empty() => Vec::new(),
         None => {
@@ -134,7 +174,24 @@ pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
     // mounted; without the node PID 1 starts with no output at all.
     archive.add_char_device("/dev/console", 0o600, 5, 1)?;
     archive.add_file("/init", 0o755, init)?;
-    archive.add_file(BAKED_PATH, 0o644, spec.config.encode().into_bytes())?;
+    // Each ssh target's key goes in on its own, readable by root only, and
+    // the baked config names it where it is in the image.
+    let mut config = spec.config.clone();
+    for (index, target) in config.targets.iter_mut().enumerate() {
+        let TargetKind::Ssh(ssh) = &mut target.kind else {
+            continue;
+        };
+        // Adding a directory again only sets its mode.
+        archive.add_directory(SSH_DIR, 0o700)?;
+        let identity = spec
+            .identities
+            .iter()
+            .find(|identity| identity.target == index)
+            .ok_or(ImageError::IdentityMissing { index })?;
+        ssh.identity = ssh_identity_path(index);
+        archive.add_file(&ssh.identity, 0o600, identity.key.clone())?;
+    }
+    archive.add_file(BAKED_PATH, 0o644, config.encode().into_bytes())?;
     let mut list = String::new();
     let mut names = Vec::new();
     for module in modules {
@@ -158,15 +215,17 @@ pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
         bytes,
         modules: names,
         cpio_size,
+        absent_drivers,
     })
 }
 
 /// The config's modules, then the modules of the disk targets' filesystem
-/// types (named, or found on this machine for `fstype = auto`). A mount
-/// asks the kernel for `fs-<type>`, which modules declare as an alias, so
-/// that is the name looked up first; a built-in filesystem needs nothing,
-/// and one this kernel does not have at all fails the image now rather
-/// than the capture later.
+/// types (named, or found on this machine for `fstype = auto`), then the
+/// NFS client of nfs targets. A mount asks the kernel for `fs-<type>`,
+/// which modules declare as an alias, so that is the name looked up first;
+/// the NFS client asks for `nfsv<N>`. What is built in needs nothing, and
+/// what this kernel does not have at all fails the image now rather than
+/// the capture later.
 fn wanted_modules(
     config: &Config,
     found_filesystems: &[String],
@@ -202,6 +261,31 @@ fn wanted_modules(
             Some(_) => {}
         }
     }
+    for target in &config.targets {
+        let TargetKind::Nfs(nfs) = &target.kind else {
+            continue;
+        };
+        // Every 4.x minor version is in the one NFSv4 module.
+        let module = match nfs.version {
+            NfsVersion::V3 => "nfsv3",
+            NfsVersion::V4_0 | NfsVersion::V4_1 | NfsVersion::V4_2 => "nfsv4",
+        };
+        match tree.lookup(module)? {
+            Lookup::Missing => {
+                return Err(ImageError::NfsMissing {
+                    version: nfs.version.as_str(),
+                    module,
+                    modules_dir: modules_dir.to_owned(),
+                })
+            }
+            Lookup::Builtin(_) => {}
+            Lookup::File(_) | Lookup::Alias(_) => {
+                if !wanted.iter().any(|name| name == module) {
+                    wanted.push(module.to_owned());
+                }
+            }
+        }
+    }
     Ok(wanted)
 }
 
@@ -220,7 +304,10 @@ mod tests {
     use super::*;
     use crate::cpio::{read_archive, Entry, Kind};
     use crate::modules::test_elf;
-    use lifeboat_config::{DeviceSpec, DiskTarget, Target};
+    use lifeboat_config::{
+        AddressSpec, DeviceSpec, DiskTarget, InterfaceSpec, Network, NfsTarget, SshTarget, Target,
+    };
+    use std::net::Ipv4Addr;
     use std::process::Command;
 
     fn config(modules: &[&str], fstype: Option<&str>) -> Config {
@@ -289,6 +376,8 @@ mod tests {
             config: &config,
             modules_dir: Some(&modules_dir),
             found_filesystems: &[],
+            found_drivers: &[],
+            identities: &[],
             compression: Compression::None,
         })
         .unwrap();
@@ -352,6 +441,8 @@ mod tests {
                 config: &config,
                 modules_dir: Some(dir.path()),
                 found_filesystems: &found,
+                found_drivers: &[],
+                identities: &[],
                 compression: Compression::None,
             })
             .unwrap();
@@ -365,6 +456,8 @@ mod tests {
                 config: &config(&[], fstype),
                 modules_dir: Some(dir.path()),
                 found_filesystems: &found,
+                found_drivers: &[],
+                identities: &[],
                 compression: Compression::None,
             })
             .unwrap_err();
@@ -374,6 +467,260 @@ mod tests {
             );
             assert!(error.to_string().contains("filesystem xfs"), "{error}");
         }
+    }
+
+    /// A config whose only target is `kind`, with the network it needs.
+    fn network_config(kind: TargetKind) -> Config {
+        let mut config = config(&[], None);
+        config.network = Some(Network {
+            interface: InterfaceSpec::Auto,
+            address: AddressSpec::Dhcp,
+            name: "web-17".into(),
+        });
+        config.targets = vec![
+            config.targets[0].clone(),
+            Target {
+                kind,
+                directory: "/var/crash".into(),
+            },
+        ];
+        config
+    }
+
+    fn nfs(version: NfsVersion) -> TargetKind {
+        TargetKind::Nfs(NfsTarget {
+            server: Ipv4Addr::new(10, 0, 2, 2),
+            export: "/export".into(),
+            version,
+            port: None,
+            mount_port: None,
+            mount_options: String::new(),
+        })
+    }
+
+    #[test]
+    fn nfs_targets_bring_the_kernels_nfs_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let init = dir.path().join("init");
+        fs::write(&init, b"").unwrap();
+        let full = dir.path().join("full");
+        tree(
+            &full,
+            &[
+                ("kernel/net/sunrpc/sunrpc.ko", ""),
+                ("kernel/fs/nfs/nfs.ko", "sunrpc"),
+                ("kernel/fs/nfs/nfsv4.ko", "nfs,sunrpc"),
+                ("kernel/fs/lockd/lockd.ko", "sunrpc"),
+                ("kernel/fs/nfs/nfsv3.ko", "nfs,lockd,sunrpc"),
+            ],
+        );
+        // NFSv4 built in, v3 not there at all.
+        let builtin = dir.path().join("builtin");
+        fs::create_dir(&builtin).unwrap();
+        tree(&builtin, &[]);
+        fs::write(
+            builtin.join("modules.builtin"),
+            "kernel/net/sunrpc/sunrpc.ko\nkernel/fs/nfs/nfs.ko\nkernel/fs/nfs/nfsv4.ko\n",
+        )
+        .unwrap();
+        let build = |version, modules_dir: &Path| {
+            build_image(&ImageSpec {
+                init: &init,
+                config: &network_config(nfs(version)),
+                modules_dir: Some(modules_dir),
+                found_filesystems: &[],
+                found_drivers: &[],
+                identities: &[],
+                compression: Compression::None,
+            })
+        };
+        // (version, tree, modules or the module missing)
+        type Case<'a> = (NfsVersion, &'a Path, Result<&'a [&'a str], &'a str>);
+        let cases: &[Case] = &[
+            (NfsVersion::V4_2, &full, Ok(&["sunrpc", "nfs", "nfsv4"])),
+            (NfsVersion::V4_0, &full, Ok(&["sunrpc", "nfs", "nfsv4"])),
+            (
+                NfsVersion::V3,
+                &full,
+                Ok(&["sunrpc", "nfs", "lockd", "nfsv3"]),
+            ),
+            (NfsVersion::V4_1, &builtin, Ok(&[])),
+            (NfsVersion::V3, &builtin, Err("nfsv3")),
+        ];
+        for (version, modules_dir, want) in cases {
+            match (build(*version, modules_dir), want) {
+                (Ok(image), Ok(want)) => assert_eq!(image.modules, *want, "{version:?}"),
+                (Err(error), Err(module)) => {
+                    assert!(
+                        matches!(&error, ImageError::NfsMissing { module: m, .. } if m == module),
+                        "{error}"
+                    );
+                    assert_eq!(
+                        error.to_string(),
+                        format!(
+                            "NFS version 3 (a dump target's) needs nfsv3, which is neither \
+                             built into this kernel nor a module of {}: a capture kernel could \
+                             not mount it",
+                            modules_dir.display()
+                        )
+                    );
+                }
+                (got, want) => panic!("{version:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn found_drivers_go_in_when_the_kernel_has_them_as_modules() {
+        let dir = tempfile::tempdir().unwrap();
+        let init = dir.path().join("init");
+        fs::write(&init, b"").unwrap();
+        tree(
+            dir.path(),
+            &[
+                ("kernel/drivers/net/net_failover.ko", ""),
+                ("kernel/drivers/net/virtio_net.ko", "net_failover"),
+            ],
+        );
+        fs::write(
+            dir.path().join("modules.builtin"),
+            "kernel/drivers/virtio/virtio_pci.ko\n",
+        )
+        .unwrap();
+        let drivers: Vec<String> = ["virtio_pci", "virtio-net", "e1000e", "virtio_net"]
+            .iter()
+            .map(|name| name.to_string())
+            .collect();
+        let image = build_image(&ImageSpec {
+            init: &init,
+            config: &network_config(nfs(NfsVersion::V4_2)),
+            modules_dir: None,
+            found_filesystems: &[],
+            found_drivers: &drivers,
+            identities: &[],
+            compression: Compression::None,
+        });
+        // Without a module tree, nothing is looked up: the NFS client too.
+        assert!(image.unwrap().modules.is_empty());
+        let mut config = network_config(nfs(NfsVersion::V4_2));
+        config.targets.truncate(1);
+        config.network = None;
+        let image = build_image(&ImageSpec {
+            init: &init,
+            config: &config,
+            modules_dir: Some(dir.path()),
+            found_filesystems: &[],
+            found_drivers: &drivers,
+            identities: &[],
+            compression: Compression::None,
+        })
+        .unwrap();
+        assert_eq!(image.modules, ["net_failover", "virtio_net"]);
+        assert_eq!(image.absent_drivers, ["e1000e"]);
+    }
+
+    #[test]
+    fn ssh_identities_are_stored_for_root_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let init = dir.path().join("init");
+        fs::write(&init, b"").unwrap();
+        let ssh = |identity: &str| {
+            TargetKind::Ssh(SshTarget {
+                server: Ipv4Addr::new(10, 0, 2, 2),
+                port: 22,
+                user: "root".into(),
+                identity: identity.into(),
+                host_keys: vec!["ssh-ed25519 AAAA".into()],
+            })
+        };
+        let mut config = network_config(ssh("/home/me/.ssh/id_ed25519"));
+        config.targets.push(Target {
+            kind: ssh("/etc/lifeboat/id_backup"),
+            directory: "/srv/dumps".into(),
+        });
+        let key = |n: u8| format!("-----BEGIN OPENSSH PRIVATE KEY-----\nsecret{n}\n").into_bytes();
+        let identities = [
+            Identity {
+                target: 2,
+                key: key(2),
+            },
+            Identity {
+                target: 1,
+                key: key(1),
+            },
+        ];
+        let spec = ImageSpec {
+            init: &init,
+            config: &config,
+            modules_dir: None,
+            found_filesystems: &[],
+            found_drivers: &[],
+            identities: &identities,
+            compression: Compression::None,
+        };
+        let image = build_image(&spec).unwrap();
+        let entries = read_archive(&image.bytes).unwrap();
+        assert_eq!(entry(&entries, "etc/lifeboat/ssh").kind, Kind::Directory);
+        assert_eq!(entry(&entries, "etc/lifeboat/ssh").mode, 0o700);
+        for n in [1, 2] {
+            let path = format!("etc/lifeboat/ssh/identity{n}");
+            assert_eq!(file(&entries, &path), key(n));
+            assert_eq!(entry(&entries, &path).mode, 0o600);
+        }
+        let baked = String::from_utf8(file(&entries, "etc/lifeboat/config")).unwrap();
+        let decoded = Config::decode(&baked).unwrap();
+        let paths: Vec<&str> = decoded
+            .targets
+            .iter()
+            .filter_map(|target| match &target.kind {
+                TargetKind::Ssh(ssh) => Some(ssh.identity.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            ["/etc/lifeboat/ssh/identity1", "/etc/lifeboat/ssh/identity2"]
+        );
+        assert!(!baked.contains("secret"), "{baked}");
+        assert!(!baked.contains("/home/me"), "{baked}");
+
+        // GNU cpio lists it as ssh would have it.
+        let archive = dir.path().join("image.cpio");
+        fs::write(&archive, &image.bytes).unwrap();
+        let listing = Command::new("cpio")
+            .args(["-itv", "--quiet", "-F"])
+            .arg(&archive)
+            .output()
+            .expect("cpio (Debian package cpio)");
+        assert!(listing.status.success(), "{listing:?}");
+        let listing = String::from_utf8(listing.stdout).unwrap();
+        for n in [1, 2] {
+            let line = listing
+                .lines()
+                .find(|line| line.ends_with(&format!("etc/lifeboat/ssh/identity{n}")))
+                .unwrap_or_else(|| panic!("identity{n} not in\n{listing}"));
+            assert!(line.starts_with("-rw------- "), "{line}");
+        }
+        let line = listing
+            .lines()
+            .find(|line| line.ends_with("etc/lifeboat/ssh"))
+            .unwrap();
+        assert!(line.starts_with("drwx------ "), "{line}");
+
+        // An ssh target without its key cannot be packed.
+        let error = build_image(&ImageSpec {
+            identities: &identities[..1],
+            ..spec
+        })
+        .unwrap_err();
+        assert!(
+            matches!(error, ImageError::IdentityMissing { index: 1 }),
+            "{error}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "target 1 is an ssh target, but the image was given no identity for it"
+        );
     }
 
     #[test]
@@ -413,6 +760,8 @@ mod tests {
                 config,
                 modules_dir,
                 found_filesystems: &[],
+                found_drivers: &[],
+                identities: &[],
                 compression: Compression::None,
             })
             .unwrap_err();
@@ -446,6 +795,8 @@ mod tests {
                 config: &config,
                 modules_dir: None,
                 found_filesystems: &[],
+                found_drivers: &[],
+                identities: &[],
                 compression: Compression::Zstd { level: 3 },
             })
             .unwrap()

@@ -124,6 +124,10 @@ pub const UNIT_TEST: &[Package] = &[
         name: "xz-utils",
         why: "xz, for the .ko.xz module tests",
     },
+    Package {
+        name: "openssh-client",
+        why: "ssh-keygen, for the ssh identity and hashed known_hosts tests",
+    },
 ];
 
 /// The dump servers of network scenarios, started by the tests on
