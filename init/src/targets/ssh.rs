@@ -32,9 +32,10 @@ use tokio::sync::mpsc;
 
 /// How much of a remote command's standard error is kept for messages.
 const STDERR_KEPT: usize = 1024;
-/// Chunks queued between the dump stream and the ssh thread: with the
-/// stream's writes of up to a few MiB, this bounds the memory in flight.
+/// Chunks queued between the dump stream and the ssh thread, and their
+/// largest size: together they bound the memory in flight.
 const QUEUED_CHUNKS: usize = 2;
+const CHUNK_BYTES: usize = 128 << 10;
 
 /// Why an ssh step failed.
 #[derive(Debug, thiserror::Error)]
@@ -405,8 +406,10 @@ impl Destination for SshDestination {
         let block = dumper::output::incompressible_block();
         let mut left = bytes;
         while left > 0 {
-            let n = left.min(block.len() as u64) as usize;
-            if chunks.blocking_send(block[..n].to_vec()).is_err() {
+            let n = left.min(CHUNK_BYTES as u64) as usize;
+            let at = (bytes - left) as usize % block.len();
+            let n = n.min(block.len() - at);
+            if chunks.blocking_send(block[at..at + n].to_vec()).is_err() {
                 break;
             }
             left -= n as u64;
@@ -464,11 +467,12 @@ impl io::Write for SshArtifact {
         };
         // The ssh thread takes a chunk within the stall deadline or fails
         // the stream, which drops the queue and ends this wait.
-        if chunks.blocking_send(buf.to_vec()).is_err() {
+        let taken = &buf[..buf.len().min(CHUNK_BYTES)];
+        if chunks.blocking_send(taken.to_vec()).is_err() {
             return Err(self.failure());
         }
-        self.sent += buf.len() as u64;
-        Ok(buf.len())
+        self.sent += taken.len() as u64;
+        Ok(taken.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -939,6 +943,7 @@ mod tests {
             payload
         );
         assert_eq!(mode(&dir.join("dump.202612031200.zst")), 0o600);
+        assert!(destination.measure_write_rate(3 << 20).unwrap() > Duration::ZERO);
         assert!(!dir.join("dump.202612031200.zst.incomplete").exists());
 
         // A remote command that fails says why, in the server's words.
