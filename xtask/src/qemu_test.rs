@@ -208,7 +208,7 @@ fn run_scenario(
         }
     };
 
-    let markers = markers();
+    let markers = markers(scenario);
     vm::print_timeline(&markers, &vm_run);
     let mut failures = vm::problems(
         &vm_run,
@@ -277,11 +277,32 @@ fn run_scenario(
 /// What the console must show, in this order: crashme's report and arming
 /// on the production kernel, the crash, then the capture kernel booting our
 /// image, lifeboat logging, and PID 1 rebooting (which ends QEMU).
-fn markers() -> Vec<Marker> {
-    vm::capture_markers(Marker {
+fn markers(scenario: &Scenario) -> Vec<Marker> {
+    let mut markers = vm::capture_markers(Marker {
         name: "crashme planted its pages",
         text: crashme::PLANTED_END,
-    })
+    });
+    // A network target's steps, before the reboot: when the address was
+    // set (a line only the address's own report prints) and when the
+    // server was reached.
+    if let Some(reached) = scenario.serve.reached_marker() {
+        let reboot = markers.len() - 1;
+        markers.insert(
+            reboot,
+            Marker {
+                name: "lifeboat reached the server",
+                text: reached,
+            },
+        );
+        markers.insert(
+            reboot,
+            Marker {
+                name: "lifeboat has its address",
+                text: "52:54:00:12:34:56: 10.0.2.15/24",
+            },
+        );
+    }
+    markers
 }
 
 /// A running dump server, stopped when dropped.
@@ -346,7 +367,7 @@ fn prepare_and_boot(
             network: scenario.serve != Serve::Nothing,
             dir,
         },
-        &markers(),
+        &markers(scenario),
         Duration::from_secs(scenario.deadline_secs),
     )
 }

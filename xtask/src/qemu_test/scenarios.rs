@@ -21,6 +21,16 @@ pub enum Serve {
 }
 
 impl Serve {
+    /// The console line that says the server was reached: mounted, or
+    /// connected with the host key checked and the key accepted.
+    pub fn reached_marker(self) -> Option<&'static str> {
+        match self {
+            Serve::Nothing => None,
+            Serve::Nfs { .. } => Some("lifeboat: mounted 10.0.2.2:/export"),
+            Serve::Ssh { .. } => Some("lifeboat: ssh: connected to"),
+        }
+    }
+
     /// What the record must say of a network target: its protocol and how
     /// the address came.
     pub fn expected(self) -> Option<(String, &'static str)> {
