@@ -47,9 +47,15 @@ pub fn image(
     let Parsed {
         config, identities, ..
     } = read_config(config_path)?;
+    // The ssh client costs 1.5 MB of the capture kernel's memory: only
+    // images with an ssh target carry the init that has it.
+    let has_ssh = config
+        .targets
+        .iter()
+        .any(|target| matches!(target.kind, lifeboat_config::TargetKind::Ssh(_)));
     let init = match init {
         Some(path) => path,
-        None => find_init()?,
+        None => find_init(if has_ssh { "init-ssh" } else { "init" })?,
     };
     let modules_dir = match kernel_modules {
         Some(dir) => dir,
@@ -210,20 +216,20 @@ fn probe_auto_targets(
 
 /// The installed PID 1: beside this command in an unpacked release
 /// (`bin/lifeboat`, `lib/lifeboat/init`), else the system location.
-fn find_init() -> Result<PathBuf> {
+fn find_init(name: &str) -> Result<PathBuf> {
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         if let Some(prefix) = exe.parent().and_then(Path::parent) {
-            candidates.push(prefix.join("lib/lifeboat/init"));
+            candidates.push(prefix.join("lib/lifeboat").join(name));
         }
     }
-    candidates.push(PathBuf::from("/usr/lib/lifeboat/init"));
+    candidates.push(Path::new("/usr/lib/lifeboat").join(name));
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
         return Ok(found.clone());
     }
     let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
     bail!(
-        "cannot find lifeboat's init (tried {}); pass --init",
+        "cannot find lifeboat's {name} (tried {}); pass --init",
         tried.join(", ")
     )
 }

@@ -22,6 +22,17 @@ pub fn run() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // init is also built without its ssh client (see `dist`).
+    util::run(util::cargo().args([
+        "clippy",
+        "--package",
+        "init",
+        "--all-targets",
+        "--no-default-features",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     step("cargo test");
     util::run(util::cargo().args(["test", "--workspace"]))?;
     step("qemu-test");

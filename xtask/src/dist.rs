@@ -4,9 +4,13 @@
 //! ```text
 //! target/dist/bin/lifeboat           the host CLI
 //! target/dist/lib/lifeboat/init      PID 1 of the capture image (static musl)
+//! target/dist/lib/lifeboat/init-ssh  the same with the ssh target's client
 //! ```
 //!
-//! An installed `lifeboat` finds `init` at `<exe>/../lib/lifeboat/init`.
+//! An installed `lifeboat` finds `init` at `<exe>/../lib/lifeboat/init`, and
+//! `init-ssh` beside it for configs with an ssh target: the client costs
+//! 1.5 MB of the capture kernel's memory, more than the smallest
+//! reservations have to spare.
 //! `crashme`, the test VM's /init, stays at its cargo path.
 
 use std::fs;
@@ -28,12 +32,13 @@ pub const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
 pub struct Dist {
     pub lifeboat: PathBuf,
     pub init: PathBuf,
+    pub init_ssh: PathBuf,
     pub crashme: PathBuf,
 }
 
 pub fn run() -> Result<()> {
     let dist = build()?;
-    for path in [&dist.lifeboat, &dist.init, &dist.crashme] {
+    for path in [&dist.lifeboat, &dist.init, &dist.init_ssh, &dist.crashme] {
         println!("{}", path.display());
     }
     Ok(())
@@ -44,45 +49,61 @@ pub fn build() -> Result<Dist> {
     deps::ensure(&[deps::BUILD])?;
     deps::ensure_rust_target(GUEST_TARGET)?;
 
+    let guest_dir = target_dir().join(GUEST_TARGET).join("release");
+    let init = guest_dir.join("init");
+    let crashme = guest_dir.join("crashme");
+    let dist_dir = target_dir().join("dist");
+    let dist = Dist {
+        lifeboat: dist_dir.join("bin/lifeboat"),
+        init: dist_dir.join("lib/lifeboat/init"),
+        init_ssh: dist_dir.join("lib/lifeboat/init-ssh"),
+        crashme: crashme.clone(),
+    };
+    // One flavour at a time: cargo builds one feature set of a package per
+    // invocation, and each lands at the same path.
+    for (features, installed) in [
+        (&["--no-default-features"][..], &dist.init),
+        (&[][..], &dist.init_ssh),
+    ] {
+        util::run(
+            util::cargo()
+                .args(["build", "--release", "--target", GUEST_TARGET])
+                .args(["--package", "init", "--bin", "init"])
+                .args(features)
+                .env(
+                    "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS",
+                    remap_flags(),
+                ),
+        )?;
+        check_guest_binary(&init)?;
+        install(&init, installed)?;
+    }
     util::run(
         util::cargo()
             .args(["build", "--release", "--target", GUEST_TARGET])
-            .args(["--package", "init", "--bin", "init"])
             .args(["--package", "crashme", "--bin", "crashme"])
             .env(
                 "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS",
                 remap_flags(),
             ),
     )?;
+    check_guest_binary(&crashme)?;
     util::run(util::cargo().args(["build", "--release"]).args([
         "--package",
         "lifeboat",
         "--bin",
         "lifeboat",
     ]))?;
-
-    let guest_dir = target_dir().join(GUEST_TARGET).join("release");
-    let init = guest_dir.join("init");
-    let crashme = guest_dir.join("crashme");
-    for binary in [&init, &crashme] {
-        check_guest_binary(binary)?;
-    }
-
-    let dist_dir = target_dir().join("dist");
-    let dist = Dist {
-        lifeboat: dist_dir.join("bin/lifeboat"),
-        init: dist_dir.join("lib/lifeboat/init"),
-        crashme,
-    };
     install(&target_dir().join("release/lifeboat"), &dist.lifeboat)?;
-    install(&init, &dist.init)?;
 
-    let init_size = fs::metadata(&dist.init)?.len();
-    println!(
-        "init: {init_size} bytes ({:.1} KiB), {}",
-        init_size as f64 / 1024.0,
-        dist.init.display()
-    );
+    for (name, path) in [("init", &dist.init), ("init-ssh", &dist.init_ssh)] {
+        let size = fs::metadata(path)?.len();
+        println!(
+            "{name}: {size} bytes ({:.1} KiB), {}",
+            size as f64 / 1024.0,
+            path.display()
+        );
+    }
     Ok(dist)
 }
 

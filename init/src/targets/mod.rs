@@ -5,6 +5,7 @@
 
 mod disk;
 mod nfs;
+#[cfg(feature = "ssh")]
 mod ssh;
 
 use std::io;
@@ -54,8 +55,15 @@ pub enum TargetError {
         options: String,
         waited_secs: u64,
     },
+    #[cfg(feature = "ssh")]
     #[error(transparent)]
     Ssh(#[from] ssh::SshError),
+    #[cfg(not(feature = "ssh"))]
+    #[error(
+        "this init was built without the ssh client; `lifeboat image` packs init-ssh for \
+         configs with ssh targets"
+    )]
+    SshNotBuiltIn,
     #[error("cannot start a thread for {what}")]
     Thread {
         what: &'static str,
@@ -98,6 +106,7 @@ enum Place {
         remote: bool,
     },
     /// A directory on an ssh server.
+    #[cfg(feature = "ssh")]
     Ssh {
         connection: Arc<ssh::SshConnection>,
         directory: String,
@@ -118,6 +127,7 @@ impl Prepared {
                     DirDestination::create_named(dumps_dir, &self.dir_prefix, stamp)?;
                 Ok((Arc::new(destination), name))
             }
+            #[cfg(feature = "ssh")]
             Place::Ssh {
                 connection,
                 directory,
@@ -132,6 +142,7 @@ impl Prepared {
     /// The ssh server's host key fingerprint, for the record.
     pub fn host_key_fingerprint(&self) -> Option<&str> {
         match &self.place {
+            #[cfg(feature = "ssh")]
             Place::Ssh { connection, .. } => Some(&connection.host_key_fingerprint),
             Place::Mounted { .. } => None,
         }
@@ -155,6 +166,7 @@ impl Prepared {
                 env.system.sync();
                 env.system.unmount(&mount_point)
             }
+            #[cfg(feature = "ssh")]
             Place::Ssh { connection, .. } => {
                 connection.close();
                 Ok(())
@@ -195,6 +207,9 @@ pub fn prepare(
             seconds(config.deadlines.connect_secs),
             &mount_point,
         )?,
+        #[cfg(not(feature = "ssh"))]
+        TargetKind::Ssh(_) => return Err(TargetError::SshNotBuiltIn),
+        #[cfg(feature = "ssh")]
         TargetKind::Ssh(ssh) => {
             stage.set(format!("connecting to {}:{}", ssh.server, ssh.port));
             let connection = ssh::connect(
