@@ -182,7 +182,10 @@ pub fn run(env: &Environment, capture: &Capture, stage: &Stage) -> bool {
             targets::prepare(env, stage, index, target, capture.config).and_then(|prepared| {
                 let result = open_dump_dir(&prepared, &info, reached_by.as_ref())
                     .and_then(|dir| write_dump(env, capture, stage, target, dir, &info, &vmcore));
-                prepared.release(env);
+                match &result {
+                    Err(TargetError::Stalled { .. }) => prepared.abandon(env),
+                    _ => prepared.release(env),
+                }
                 result
             });
         match attempt {
@@ -336,15 +339,37 @@ fn write_dump(
     stage.set(format!("dumping to {place}"));
     let dump_bytes = Arc::new(AtomicU64::new(0));
     stage.dump_started(destination.clone(), &record, dump_bytes.clone());
-    let outcome = stream_dump(
-        capture,
-        stage,
-        destination.as_ref(),
-        &dump_name,
-        vmcore,
-        info.vmcore_bytes,
-        dump_bytes.clone(),
-    );
+    let options = stream_options(capture.config);
+    let outcome = if target.kind.is_network() {
+        let stall = Duration::from_secs(capture.config.deadlines.stall_secs.into());
+        watch_stream(
+            options,
+            stage,
+            destination.clone(),
+            &dump_name,
+            vmcore,
+            info.vmcore_bytes,
+            dump_bytes.clone(),
+            stall,
+        )
+    } else {
+        stream_dump(
+            &options,
+            stage,
+            destination.as_ref(),
+            &dump_name,
+            vmcore,
+            info.vmcore_bytes,
+            dump_bytes.clone(),
+        )
+    };
+    if let Err(error @ TargetError::Stalled { .. }) = outcome {
+        // The target stopped answering: anything more written to it (the
+        // record, our log) would block as the dump did. The watchdog must
+        // not try either.
+        stage.dump_ended();
+        return Err(error);
+    }
     if !stage.dump_ended() {
         // The watchdog cut this dump and wrote its record and our log; the
         // final action is under way.
@@ -451,10 +476,98 @@ fn measure_write_rate(destination: &dyn Destination, record: &mut Record) {
     }
 }
 
+/// How often a watched dump's progress is looked at.
+const STALL_POLL: Duration = Duration::from_millis(100);
+
+/// Runs [`stream_dump`] on a worker thread and watches the bytes it writes:
+/// when none is taken for `stall`, the target is given up and the worker
+/// abandoned. A network target that stops answering blocks its writer in
+/// the kernel (NFS) or on a window that never opens (ssh), where nothing
+/// can interrupt it; only the thread that waits can be let go.
+#[allow(clippy::too_many_arguments)]
+fn watch_stream(
+    options: StreamOptions,
+    stage: &Stage,
+    destination: Arc<dyn Destination>,
+    name: &str,
+    vmcore: &File,
+    vmcore_bytes: u64,
+    written: Arc<AtomicU64>,
+    stall: Duration,
+) -> Result<dumper::stream::StreamSummary, TargetError> {
+    let place = destination.describe();
+    let vmcore = vmcore.try_clone().map_err(|source| TargetError::Thread {
+        what: "the dump (duplicating the vmcore's descriptor)",
+        source,
+    })?;
+    let (done, outcome) = std::sync::mpsc::channel();
+    let worker = {
+        let (stage, written, name) = (stage.clone(), written.clone(), name.to_owned());
+        move || {
+            let result = stream_dump(
+                &options,
+                &stage,
+                destination.as_ref(),
+                &name,
+                &vmcore,
+                vmcore_bytes,
+                written,
+            );
+            // The capture may have given up on this dump and gone on.
+            let _ = done.send(result);
+        }
+    };
+    std::thread::Builder::new()
+        .name("dump".to_owned())
+        .spawn(worker)
+        .map_err(|source| TargetError::Thread {
+            what: "the dump",
+            source,
+        })?;
+    let mut seen = written.load(Ordering::Relaxed);
+    let mut moved = Instant::now();
+    loop {
+        match outcome.recv_timeout(STALL_POLL) {
+            Ok(result) => return result,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(TargetError::DumpThreadLost)
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let now = written.load(Ordering::Relaxed);
+        if now != seen {
+            (seen, moved) = (now, Instant::now());
+        } else if moved.elapsed() >= stall {
+            log::error!(
+                "{place} took nothing for {} s after {now} bytes: giving the target up",
+                stall.as_secs()
+            );
+            return Err(TargetError::Stalled {
+                place,
+                waited_secs: stall.as_secs(),
+                bytes: now,
+            });
+        }
+    }
+}
+
+/// The stream's settings from the config.
+fn stream_options(config: &Config) -> StreamOptions {
+    let threads = match config.compression_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    };
+    StreamOptions {
+        level: config.compression_level,
+        threads,
+        frame_bytes: None,
+    }
+}
+
 /// Streams the vmcore into the artifact `name`, which becomes visible under
 /// that name only once it is whole and durable.
 fn stream_dump(
-    capture: &Capture,
+    options: &StreamOptions,
     stage: &Stage,
     destination: &dyn Destination,
     name: &str,
@@ -464,21 +577,12 @@ fn stream_dump(
 ) -> Result<dumper::stream::StreamSummary, TargetError> {
     let artifact = destination.create(name)?;
     let described = artifact.describe();
-    let threads = match capture.config.compression_threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n as usize,
-    };
-    let options = StreamOptions {
-        level: capture.config.compression_level,
-        threads,
-        frame_bytes: None,
-    };
     let mut reporter = ProgressReporter::new();
     let counted = Counted {
         inner: artifact,
         written,
     };
-    let (summary, counted) = compress_file(vmcore, vmcore_bytes, counted, &options, |p| {
+    let (summary, counted) = compress_file(vmcore, vmcore_bytes, counted, options, |p| {
         stage.dump_progress(p.bytes_done);
         reporter.report(p)
     })
@@ -846,6 +950,9 @@ mod tests {
     struct FakeDestination {
         shared: Arc<FakeShared>,
         fail_after: Option<usize>,
+        /// A write past this many bytes never returns, as on a server that
+        /// stopped answering.
+        hang_after: Option<usize>,
     }
 
     #[derive(Default)]
@@ -865,10 +972,20 @@ mod tests {
         name: String,
         bytes: Vec<u8>,
         fail_after: Option<usize>,
+        hang_after: Option<usize>,
     }
 
     impl Write for FakeArtifact {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self
+                .hang_after
+                .is_some_and(|limit| self.bytes.len() + buf.len() > limit)
+            {
+                self.shared.event(format!("{} hangs", self.name));
+                loop {
+                    std::thread::park();
+                }
+            }
             if self
                 .fail_after
                 .is_some_and(|limit| self.bytes.len() + buf.len() > limit)
@@ -909,6 +1026,7 @@ mod tests {
                 name: name.to_owned(),
                 bytes: Vec::new(),
                 fail_after: self.fail_after,
+                hang_after: self.hang_after,
             }))
         }
 
@@ -941,10 +1059,20 @@ mod tests {
     /// Writes one dump to `destination` with the fake machine's vmcore and
     /// a crashed kernel's log; returns the outcome and the events.
     fn dump_to(destination: FakeDestination) -> (Result<String, TargetError>, Vec<String>, Record) {
+        dump_to_with(destination, |_| {})
+    }
+
+    /// [`dump_to`] with the config changed by `adjust`; the dump goes to
+    /// its first target.
+    fn dump_to_with(
+        destination: FakeDestination,
+        adjust: impl FnOnce(&mut Config),
+    ) -> (Result<String, TargetError>, Vec<String>, Record) {
         let machine = FakeMachine::new();
         let system = Arc::new(Recorder::default());
         let env = machine.environment(system.clone());
-        let config = config(&format!("UUID={UUID}"), 1);
+        let mut config = config(&format!("UUID={UUID}"), 1);
+        adjust(&mut config);
         let modules = ModuleReport::default();
         let capture = Capture {
             config: &config,
@@ -981,6 +1109,49 @@ mod tests {
         let files = shared.files.lock().unwrap();
         let record = Record::read(std::str::from_utf8(&files[RECORD_FILE]).unwrap()).unwrap();
         (result, events, record)
+    }
+
+    /// A network target whose writes stop being taken is given up at the
+    /// stall deadline; nothing more is written to it, the record it has
+    /// still says the dump was in progress, and the watchdog has no dump to
+    /// cut any more.
+    #[test]
+    fn a_network_dump_that_stalls_is_given_up_at_the_stall_deadline() {
+        let destination = FakeDestination {
+            hang_after: Some(64),
+            ..FakeDestination::default()
+        };
+        let started = Instant::now();
+        let (result, events, record) = dump_to_with(destination, |config| {
+            config.deadlines.stall_secs = 1;
+            config.targets[0].kind = TargetKind::Nfs(lifeboat_config::NfsTarget {
+                server: std::net::Ipv4Addr::new(10, 0, 2, 2),
+                export: "/export".into(),
+                version: lifeboat_config::NfsVersion::V4_2,
+                port: None,
+                mount_port: None,
+                mount_options: String::new(),
+            });
+        });
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+        let error = result.unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, TargetError::Stalled { .. }), "{text}");
+        assert!(
+            text.contains("took no byte for 1 s (deadlines.stall)"),
+            "{text}"
+        );
+        assert_eq!(
+            events,
+            [
+                "put dmesg.202612031100",
+                "put lifeboat.json (in-progress)",
+                "create dump.202612031100.zst",
+                "dump.202612031100.zst hangs",
+            ]
+        );
+        assert_eq!(record.status, Some(Status::InProgress));
     }
 
     #[test]

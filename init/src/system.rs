@@ -78,6 +78,9 @@ pub trait System: Send + Sync {
     /// even when its server hangs; the kernel drops it when its last user
     /// goes.
     fn detach(&self, target: &Path) -> Result<(), SysError>;
+    /// Forces a mount off (`MNT_FORCE`): an NFS client then fails the calls
+    /// blocked on its server. May itself block until the server answers.
+    fn force_unmount(&self, target: &Path) -> Result<(), SysError>;
     fn load_module(&self, path: &Path) -> Result<(), SysError>;
     fn sync(&self);
     /// Reboots, powers off or halts. Only returns if the kernel refused.
@@ -112,6 +115,13 @@ impl System for Linux {
 
     fn unmount(&self, target: &Path) -> Result<(), SysError> {
         umount2(target, MntFlags::empty()).map_err(|errno| SysError::Unmount {
+            target: target.to_owned(),
+            errno,
+        })
+    }
+
+    fn force_unmount(&self, target: &Path) -> Result<(), SysError> {
+        umount2(target, MntFlags::MNT_FORCE).map_err(|errno| SysError::Unmount {
             target: target.to_owned(),
             errno,
         })
@@ -165,6 +175,7 @@ pub enum Call {
     },
     Unmount(String),
     Detach(String),
+    ForceUnmount(String),
     LoadModule(String),
     Sync,
     FinalAction(FinalAction),
@@ -258,6 +269,11 @@ impl System for Recorder {
 
     fn detach(&self, target: &Path) -> Result<(), SysError> {
         self.record(Call::Detach(target.display().to_string()));
+        Ok(())
+    }
+
+    fn force_unmount(&self, target: &Path) -> Result<(), SysError> {
+        self.record(Call::ForceUnmount(target.display().to_string()));
         Ok(())
     }
 

@@ -72,6 +72,17 @@ pub enum TargetError {
     },
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(
+        "{place} took no byte for {waited_secs} s (deadlines.stall) after {bytes} bytes; \
+         the target was given up"
+    )]
+    Stalled {
+        place: String,
+        waited_secs: u64,
+        bytes: u64,
+    },
+    #[error("the dump thread ended without a result")]
+    DumpThreadLost,
     #[error("the capture deadline cut the dump off")]
     DeadlineCut,
     #[error("dump to {artifact} stopped")]
@@ -136,6 +147,42 @@ impl Prepared {
                     connection.create_dump_dir(directory, &self.dir_prefix, stamp)?;
                 Ok((Arc::new(destination), name))
             }
+        }
+    }
+
+    /// Lets go of a target that stopped answering, without waiting on it:
+    /// an NFS mount is forced off from a thread of its own (which makes the
+    /// abandoned writer's blocked call return, but itself blocks until the
+    /// server answers, measured) and detached at once; an ssh session is
+    /// dropped.
+    pub fn abandon(self, env: &Environment) {
+        match self.place {
+            Place::Mounted {
+                mount_point,
+                remote: true,
+                ..
+            } => {
+                let system = env.system.clone();
+                let point = mount_point.clone();
+                let forced = std::thread::Builder::new()
+                    .name("force-unmount".to_owned())
+                    .spawn(move || {
+                        if let Err(error) = system.force_unmount(&point) {
+                            log::warn!("{error}");
+                        }
+                    });
+                if let Err(error) = forced {
+                    log::warn!("cannot start a thread to force the unmount: {error}");
+                }
+                if let Err(error) = env.system.detach(&mount_point) {
+                    log::warn!("{error}");
+                }
+            }
+            // A local disk is not given up this way (its dumps are not
+            // watched); releasing it is all there is to do.
+            Place::Mounted { .. } => self.release(env),
+            #[cfg(feature = "ssh")]
+            Place::Ssh { connection, .. } => connection.close(),
         }
     }
 

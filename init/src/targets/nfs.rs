@@ -201,6 +201,39 @@ mod tests {
             .any(|call| matches!(call, Call::Mount { fstype, .. } if fstype == "nfs4")));
     }
 
+    /// A stalled NFS target is forced off from a thread of its own and
+    /// detached; it is never synced (sync(2) blocks on a hung server).
+    #[test]
+    fn an_abandoned_export_is_forced_off_and_detached_without_a_sync() {
+        let root = tempfile::tempdir().unwrap();
+        let system = Arc::new(Recorder::default());
+        let env = environment(root.path(), system.clone());
+        let mut config = lifeboat_config::Config::fallback();
+        config.network = Some(lifeboat_config::Network {
+            interface: lifeboat_config::InterfaceSpec::Auto,
+            address: lifeboat_config::AddressSpec::Dhcp,
+            name: "web-17".into(),
+        });
+        config.targets = vec![lifeboat_config::Target {
+            kind: lifeboat_config::TargetKind::Nfs(target(NfsVersion::V4_2, None, None)),
+            directory: "/crash".into(),
+        }];
+        let prepared =
+            crate::targets::prepare(&env, &Stage::new(), 0, &config.targets[0], &config).unwrap();
+        let (_, stamp) = prepared.open_dump_dir("202612031200").unwrap();
+        assert_eq!(stamp, "202612031200");
+        assert!(root
+            .path()
+            .join("mnt/target0/crash/web-17-202612031200")
+            .is_dir());
+        prepared.abandon(&env);
+        let point = root.path().join("mnt/target0").display().to_string();
+        assert!(system.wait_for(&Call::ForceUnmount(point.clone()), Duration::from_secs(5)));
+        let calls = system.calls();
+        assert!(calls.contains(&Call::Detach(point)), "{calls:?}");
+        assert!(!calls.contains(&Call::Sync), "{calls:?}");
+    }
+
     #[test]
     fn a_refused_mount_names_the_options_and_the_errno() {
         let root = tempfile::tempdir().unwrap();
