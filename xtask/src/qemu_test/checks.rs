@@ -167,6 +167,9 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
             "network record",
             check_network_record(&dump, protocol, method),
         );
+        if protocol == "ssh" {
+            report.record("identity in the image", check_identity_mode(inputs));
+        }
     }
     report.record("no secrets", check_no_secrets(inputs, &dump));
     let xxh64 = match check_json(&dump, inputs.expect_status, inputs.expect_threads) {
@@ -563,6 +566,31 @@ fn check_network_record(dump: &Dump, protocol: &str, method: &str) -> Result<Str
             .map(|key| format!(", host key {key}"))
             .unwrap_or_default()
     ))
+}
+
+/// The ssh identity is in the capture image readable by root alone, as
+/// GNU cpio lists it.
+fn check_identity_mode(inputs: &Inputs) -> Result<String> {
+    let image = inputs.dir.join("lifeboat.img");
+    let listing = util::output(Command::new("sh").arg("-c").arg(format!(
+        "zstd -dc '{}' | cpio -itv --quiet",
+        image.display()
+    )))?;
+    let line = listing
+        .lines()
+        .find(|line| line.ends_with("etc/lifeboat/ssh/identity0"))
+        .with_context(|| format!("no etc/lifeboat/ssh/identity0 in {}", image.display()))?;
+    if !line.starts_with("-rw------- ") {
+        bail!("the identity is listed as {line:?}, not -rw-------");
+    }
+    let dir = listing
+        .lines()
+        .find(|line| line.ends_with(" etc/lifeboat/ssh"))
+        .context("no etc/lifeboat/ssh directory in the image")?;
+    if !dir.starts_with("drwx------ ") {
+        bail!("the identity's directory is listed as {dir:?}, not drwx------");
+    }
+    Ok("etc/lifeboat/ssh/identity0 is -rw------- in drwx------".to_owned())
 }
 
 /// No private key reaches the console, the log or the record.
