@@ -195,6 +195,8 @@ pub struct Recorder {
     pub failing_mounts: Vec<(String, nix::Error)>,
     /// Mount targets whose mount never returns, as against a hung server.
     pub hanging_mounts: Vec<String>,
+    /// A forced unmount never returns, as against a hung NFS server.
+    pub force_unmount_hangs: bool,
     /// Module paths whose loading fails with this errno.
     pub failing_modules: Vec<(String, nix::Error)>,
 }
@@ -274,6 +276,9 @@ impl System for Recorder {
 
     fn force_unmount(&self, target: &Path) -> Result<(), SysError> {
         self.record(Call::ForceUnmount(target.display().to_string()));
+        if self.force_unmount_hangs {
+            hang();
+        }
         Ok(())
     }
 

@@ -93,6 +93,11 @@ pub enum TargetError {
     },
 }
 
+/// How long giving up a target waits for its forced unmount before
+/// detaching it: the call returns at once when the server answers, and
+/// blocks until it does otherwise (measured: 30 to 90 s).
+const FORCED_UNMOUNT_WAIT: Duration = Duration::from_secs(1);
+
 /// A target made ready: where its dump directories go, and how to let it
 /// go again.
 pub struct Prepared {
@@ -164,18 +169,32 @@ impl Prepared {
             } => {
                 let system = env.system.clone();
                 let point = mount_point.clone();
-                let forced = std::thread::Builder::new()
+                let (done, forced) = std::sync::mpsc::channel();
+                let spawned = std::thread::Builder::new()
                     .name("force-unmount".to_owned())
                     .spawn(move || {
-                        if let Err(error) = system.force_unmount(&point) {
-                            log::warn!("{error}");
-                        }
+                        let _ = done.send(system.force_unmount(&point));
                     });
-                if let Err(error) = forced {
+                if let Err(error) = spawned {
                     log::warn!("cannot start a thread to force the unmount: {error}");
                 }
-                if let Err(error) = env.system.detach(&mount_point) {
-                    log::warn!("{error}");
+                // A forced unmount that succeeds at once leaves nothing to
+                // detach; one that blocks is left to the kernel.
+                match forced.recv_timeout(FORCED_UNMOUNT_WAIT) {
+                    Ok(Ok(())) => {
+                        log::info!("forced {} off", mount_point.display());
+                        return;
+                    }
+                    Ok(Err(error)) => log::warn!("{error}"),
+                    Err(_) => log::info!(
+                        "forcing {} off did not return within {} s; detaching it",
+                        mount_point.display(),
+                        FORCED_UNMOUNT_WAIT.as_secs()
+                    ),
+                }
+                match env.system.detach(&mount_point) {
+                    Ok(()) => log::info!("detached {}", mount_point.display()),
+                    Err(error) => log::warn!("{error}"),
                 }
             }
             // A local disk is not given up this way (its dumps are not
