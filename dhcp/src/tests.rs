@@ -392,3 +392,61 @@ fn truncated_and_hostile_packets_never_panic() {
         let _ = parse_reply(&packet);
     }
 }
+
+/// The fuzz seed corpus of the `reply` target is these replies: QEMU's
+/// OFFER, ACK and NAK, and an OFFER whose options overflow into `file` and
+/// `sname`, so that the fuzzer starts inside every branch of the option
+/// parser. This test fails when they are stale;
+/// `UPDATE_FUZZ_SEEDS=1 cargo test -p dhcp fuzz_seeds` rewrites them.
+#[test]
+fn fuzz_seeds_are_current() {
+    let overloaded = {
+        let mut packet = slirp_reply(
+            TEST_XID,
+            [10, 0, 2, 15],
+            "35 01 02 34 01 03 36 04 0a000202 ff",
+            &hex("01 04 ffffff00 03 04 0a000202 ff"),
+        );
+        let sname = hex("33 04 00015180 38 05 68656c6c6f ff");
+        packet[SNAME][..sname.len()].copy_from_slice(&sname);
+        packet
+    };
+    assert_eq!(
+        parse_reply(&overloaded),
+        Ok(Reply {
+            message: Some("hello".into()),
+            ..slirp_lease(MessageType::Offer)
+        })
+    );
+    let seeds: Vec<(&str, Vec<u8>)> = vec![
+        ("reply/slirp-offer", slirp_offer(TEST_XID)),
+        ("reply/slirp-ack", slirp_ack(TEST_XID)),
+        ("reply/slirp-nak", slirp_nak(TEST_XID)),
+        ("reply/overloaded-offer", overloaded),
+    ];
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let update = std::env::var_os("UPDATE_FUZZ_SEEDS").is_some();
+    for (name, bytes) in seeds {
+        // Every seed is a reply the client would act on, so the fuzzer
+        // starts from packets that get past every check.
+        let reply = parse_reply(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            matches!(
+                reply.kind,
+                MessageType::Offer | MessageType::Ack | MessageType::Nak
+            ),
+            "{name}: {reply:?}"
+        );
+        let path = corpus.join(name);
+        if update {
+            std::fs::write(&path, &bytes).unwrap();
+        } else {
+            let current = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                current == bytes,
+                "{} is stale: run UPDATE_FUZZ_SEEDS=1 cargo test -p dhcp fuzz_seeds",
+                path.display()
+            );
+        }
+    }
+}
