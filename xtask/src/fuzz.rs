@@ -48,6 +48,11 @@ const TARGETS: &[Target] = &[
         what: "block devices' first bytes: filesystem superblocks, GPT and DOS tables",
     },
     Target {
+        crate_dir: "dhcp",
+        name: "reply",
+        what: "DHCP replies (OFFER, ACK, NAK) from the network",
+    },
+    Target {
         crate_dir: "initramfs",
         name: "cpio_reader",
         what: "newc cpio archives",

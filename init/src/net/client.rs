@@ -10,7 +10,8 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use super::dhcp::{self, MessageType, Reply};
+use dhcp::{MessageType, Reply};
+
 use super::seconds;
 
 /// How DHCP messages leave and arrive: a UDP socket on port 68 of the
@@ -385,8 +386,8 @@ impl Jitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::dhcp::tests::{hex, slirp_ack, slirp_offer, slirp_reply, MAC};
     use crate::net::fake::{Answer, FakeServer, Sent};
+    use dhcp::fixtures::{hex, slirp_ack, slirp_offer, slirp_reply, MAC};
 
     /// Small enough that the silent cases take a fraction of a second.
     const FAST: Backoff = Backoff {

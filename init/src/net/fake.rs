@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dhcp::fixtures::{slirp_ack, slirp_nak, slirp_offer};
+
 use super::client::Transport;
-use super::dhcp;
-use super::dhcp::tests::{slirp_ack, slirp_nak, slirp_offer};
 use super::NetSystem;
 
 /// A `/sys/class/net` of plain directories and files; clones share it.

@@ -5,8 +5,9 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
+use dhcp::{CLIENT_PORT, SERVER_PORT};
+
 use super::client::Transport;
-use super::dhcp::{CLIENT_PORT, SERVER_PORT};
 use super::sys::{self, ControlSocket};
 use super::NetSystem;
 

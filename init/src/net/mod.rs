@@ -10,7 +10,6 @@
 //! server, without root or a NIC; [`Linux`] is the real thing.
 
 mod client;
-mod dhcp;
 mod linux;
 mod sys;
 mod sysfs;
