@@ -825,8 +825,16 @@ mod tests {
     }
 
     fn keygen(path: &Path) -> String {
+        keygen_of(path, &["-t", "ed25519"])
+    }
+
+    /// A key of the type `kind` (ssh-keygen's `-t`/`-b` arguments) at
+    /// `path`; returns its public half as a known_hosts key.
+    fn keygen_of(path: &Path, kind: &[&str]) -> String {
         let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .args(["-q", "-N", ""])
+            .args(kind)
+            .arg("-f")
             .arg(path)
             .status()
             .expect("ssh-keygen (Debian package openssh-client) must be installed");
@@ -841,9 +849,13 @@ mod tests {
 
     impl Sshd {
         fn start() -> Sshd {
+            Sshd::start_with_host_key(&["-t", "ed25519"])
+        }
+
+        fn start_with_host_key(kind: &[&str]) -> Sshd {
             let dir = tempfile::tempdir().unwrap();
             let path = |name: &str| dir.path().join(name);
-            keygen(&path("host"));
+            keygen_of(&path("host"), kind);
             keygen(&path("id"));
             std::fs::copy(path("id.pub"), path("authorized_keys")).unwrap();
             let port = TcpListener::bind("127.0.0.1:0")
@@ -956,6 +968,37 @@ mod tests {
             "{text}"
         );
         connection.close();
+    }
+
+    /// Every key type `lifeboat image` accepts, as identity and as the
+    /// server's host key, works with the client.
+    #[test]
+    fn every_accepted_key_type_authenticates_and_is_pinned() {
+        let kinds: [&[&str]; 5] = [
+            &["-t", "ed25519"],
+            &["-t", "ecdsa", "-b", "256"],
+            &["-t", "ecdsa", "-b", "384"],
+            &["-t", "ecdsa", "-b", "521"],
+            &["-t", "rsa", "-b", "3072"],
+        ];
+        for kind in kinds {
+            let sshd = Sshd::start_with_host_key(kind);
+            let mut ssh = sshd.target();
+            let identity = sshd.dir.path().join("other-id");
+            keygen_of(&identity, kind);
+            let mut authorized = std::fs::OpenOptions::new()
+                .append(true)
+                .open(sshd.dir.path().join("authorized_keys"))
+                .unwrap();
+            authorized
+                .write_all(&std::fs::read(identity.with_extension("pub")).unwrap())
+                .unwrap();
+            ssh.identity = identity.display().to_string();
+            let connection = connect(&ssh, Duration::from_secs(20), Duration::from_secs(20))
+                .unwrap_or_else(|error| panic!("{kind:?}: {}", dumper::error_chain(&error)));
+            let output = connection.run("echo ok".into(), Vec::new()).unwrap();
+            assert_eq!(output.stdout, b"ok\n", "{kind:?}");
+        }
     }
 
     #[test]
