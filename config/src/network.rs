@@ -8,7 +8,8 @@ use std::net::Ipv4Addr;
 /// Which network interface carries the network targets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InterfaceSpec {
-    /// The first interface with carrier.
+    /// The capture kernel's first network card (lowest ifindex, loopback
+    /// and virtual interfaces aside), whose carrier PID 1 then waits for.
     Auto,
     /// An interface by its kernel name (`eth0`): without udev, the capture
     /// kernel names interfaces in probe order, not predictably.

@@ -9,7 +9,7 @@
 //! modules = ["virtio_blk"]      # kernel modules the targets need
 //!
 //! [network]                     # needed only when a target is nfs or ssh
-//! interface = "auto"            # "auto" (first with carrier), "eth0", or "mac:52:54:00:12:34:56"
+//! interface = "auto"            # "auto" (the first network card), "eth0", or "mac:52:54:00:12:34:56"
 //! address = "dhcp"              # or "192.0.2.10/24"
 //! # gateway = "192.0.2.1"       # static addresses only; optional
 //! name = "web-17"               # names the dump directory on shared targets;

@@ -94,7 +94,7 @@ impl Checks<'_, '_> {
                 "network",
                 format!(
                     "{} is an {kind} target, which needs [network]: add a [network] section \
-                     (address = \"dhcp\" takes DHCP on the first interface with carrier)",
+                     (address = \"dhcp\" takes DHCP on the first network card)",
                     field.path
                 ),
             ));

@@ -1345,7 +1345,7 @@ fn what_a_target_lacks_is_named_at_the_target() {
             6,
             "network",
             "target[1] is an nfs target, which needs [network]: add a [network] section \
-             (address = \"dhcp\" takes DHCP on the first interface with carrier)",
+             (address = \"dhcp\" takes DHCP on the first network card)",
         ),
         (
             format!("{ssh}identity = \"/keys/id\"\n"),
