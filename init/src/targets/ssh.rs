@@ -329,8 +329,9 @@ impl SshDestination {
     }
 }
 
-fn output_error(path: PathBuf, error: SshError) -> io::Error {
-    let _ = path;
+/// An ssh failure as the I/O error of an artifact; the artifact's error
+/// names the remote path, this says what happened there.
+fn output_error(error: SshError) -> io::Error {
     io::Error::other(dumper::error_chain(&error))
 }
 
@@ -349,7 +350,7 @@ impl Destination for SshDestination {
             })
             .map_err(|error| OutputError::Create {
                 path: self.url(&partial),
-                source: output_error(self.url(&partial), error),
+                source: output_error(error),
             })?;
         Ok(Box::new(SshArtifact {
             connection: self.connection.clone(),
@@ -376,7 +377,7 @@ impl Destination for SshDestination {
             .map(drop)
             .map_err(|error| OutputError::Write {
                 path: self.url(&path),
-                source: output_error(self.url(&path), error),
+                source: output_error(error),
             })
     }
 
@@ -390,7 +391,7 @@ impl Destination for SshDestination {
         let url = self.url("/dev/null");
         let error = |error| OutputError::Write {
             path: url.clone(),
-            source: output_error(url.clone(), error),
+            source: output_error(error),
         };
         let (chunks, queue) = mpsc::channel(QUEUED_CHUNKS);
         let (reply, answer) = std_mpsc::channel();
@@ -456,7 +457,7 @@ impl SshArtifact {
             },
             Err(error) => error,
         };
-        output_error(self.partial_url.clone(), error)
+        output_error(error)
     }
 }
 
@@ -488,7 +489,7 @@ impl Artifact for SshArtifact {
         let url = self.partial_url.clone();
         let sync_error = |error| OutputError::Sync {
             path: url.clone(),
-            source: output_error(url.clone(), error),
+            source: output_error(error),
         };
         let output = self.connection.wait(&self.answer).map_err(sync_error)?;
         self.connection
@@ -508,7 +509,7 @@ impl Artifact for SshArtifact {
             .map_err(|error| OutputError::Rename {
                 from: self.partial_url.clone(),
                 to: PathBuf::from(&self.path),
-                source: output_error(self.partial_url.clone(), error),
+                source: output_error(error),
             })?;
         Ok(self.sent)
     }
