@@ -100,6 +100,21 @@ impl VmcoreInfo {
         parse_signed(self.get(&format!("NUMBER({name})"))?)
     }
 
+    /// `NUMBER(name)` as the 32-bit pattern the kernel compares it with:
+    /// page-type values such as `PAGE_BUDDY_MAPCOUNT_VALUE` are `int` or
+    /// `unsigned int` expressions printed through `(long)`, so the same
+    /// bits arrive as `-268435456` or `4026531840` depending on the
+    /// expression's C type. Values outside both 32-bit ranges are not such
+    /// a pattern and give `None`.
+    pub fn number_u32(&self, name: &str) -> Option<u32> {
+        let value = self.number(name)?;
+        if (i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(&value) {
+            Some(value as u32)
+        } else {
+            None
+        }
+    }
+
     /// `LENGTH(name)`.
     pub fn length(&self, name: &str) -> Option<u64> {
         parse_dec(self.get(&format!("LENGTH({name})"))?)
@@ -317,6 +332,36 @@ mod tests {
                 Some(0xffff_ffc0_0000_0000u64 as i64 as i128),
             ),
             ("NUMBER(n)=1.5", |i| i.number("n").map(i128::from), None),
+            (
+                "NUMBER(n)=-129",
+                |i| i.number_u32("n").map(i128::from),
+                Some(0xffff_ff7f),
+            ),
+            (
+                "NUMBER(n)=-268435456",
+                |i| i.number_u32("n").map(i128::from),
+                Some(0xf000_0000),
+            ),
+            (
+                "NUMBER(n)=4026531840",
+                |i| i.number_u32("n").map(i128::from),
+                Some(0xf000_0000),
+            ),
+            (
+                "NUMBER(n)=-2147483648",
+                |i| i.number_u32("n").map(i128::from),
+                Some(0x8000_0000),
+            ),
+            (
+                "NUMBER(n)=-2147483649",
+                |i| i.number_u32("n").map(i128::from),
+                None,
+            ),
+            (
+                "NUMBER(n)=4294967296",
+                |i| i.number_u32("n").map(i128::from),
+                None,
+            ),
             (
                 "PAGESIZE=65536",
                 |i| i.page_size().map(i128::from),
