@@ -8,6 +8,7 @@
 
 pub mod bytes;
 pub mod elf;
+pub mod filter;
 pub mod output;
 pub mod plan;
 pub mod printk;

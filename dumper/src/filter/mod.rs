@@ -1,0 +1,229 @@
+//! Dump levels: which page frames a dump may leave out, decided the way
+//! makedumpfile's `-d` decides it, from what the crashed kernel left in
+//! memory and described in VMCOREINFO, with no vmlinux.
+//!
+//! On a real machine most of RAM is page cache, user data and free pages,
+//! which nobody analysing a kernel crash reads; distributions capture with
+//! `makedumpfile -d 31` and keep about a tenth of RAM. The filter looks at
+//! the crashed kernel's `struct page` of every frame and puts the frame in
+//! one of the [`ExcludeCategory`] classes, or keeps it. An excluded frame is
+//! not read from the vmcore at all and is written as zeros at its usual
+//! place, so the dump stays an ELF vmcore with the same program headers.
+//!
+//! # Dump level bits
+//!
+//! The level is a sum of makedumpfile's bits, 0 to 31:
+//!
+//! | bit | leaves out |
+//! |----:|------------|
+//! |   1 | pages filled with zeros |
+//! |   2 | page cache pages without private data (buffer heads, fs metadata) |
+//! |   4 | page cache pages, with or without private data |
+//! |   8 | user data: anonymous pages, transparent and hugetlbfs huge pages |
+//! |  16 | free pages (buddy allocator), and unaccepted memory on 6.16+ |
+//!
+//! Bit 4 includes what bit 2 leaves out, as in makedumpfile, whose level 4
+//! already drops both kinds of cache page. Two further categories are left
+//! out at every level, 0 included: hardware-poisoned pages, because reading
+//! one can machine-check the capture kernel, and pages the kernel marked
+//! logically offline (ballooned or unplugged memory), because touching them
+//! can upset the hypervisor that took them back. Slab, page tables,
+//! reserved memory, vmalloc areas, stacks and every other kernel page are
+//! always kept.
+//!
+//! # What is here
+//!
+//! Every piece is a pure function of VMCOREINFO and of memory read through
+//! a narrow trait, so that tests feed synthetic kernels:
+//!
+//! - (to come) `layout`: the `struct page` layout, page-flag bits, page-type
+//!   values and the encoding era they imply, from VMCOREINFO keys alone.
+//!
+//! Bad input never costs the dump: any [`FilterError`] from setting the
+//! filter up means the caller dumps with zero-page exclusion only, and says
+//! why.
+
+use thiserror::Error;
+
+/// Why frames of one kind are left out of a dump; the names are those of
+/// lifeboat.json's `excluded_pages` and match makedumpfile's report lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExcludeCategory {
+    /// "Pages filled with zero"; counted only for frames no other category
+    /// excluded.
+    Zero,
+    /// "Non-private cache pages".
+    Cache,
+    /// "Private cache pages".
+    CachePrivate,
+    /// "User process data pages".
+    User,
+    /// "Free pages".
+    Free,
+    /// "Hwpoison pages": never read, at any level.
+    Hwpoison,
+    /// "Offline pages": never read, at any level.
+    Offline,
+}
+
+impl ExcludeCategory {
+    /// Every category, in the order reports list them.
+    pub const ALL: [ExcludeCategory; 7] = [
+        ExcludeCategory::Zero,
+        ExcludeCategory::Cache,
+        ExcludeCategory::CachePrivate,
+        ExcludeCategory::User,
+        ExcludeCategory::Free,
+        ExcludeCategory::Hwpoison,
+        ExcludeCategory::Offline,
+    ];
+
+    /// The name used in lifeboat.json and `lifeboat inspect`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ExcludeCategory::Zero => "zero",
+            ExcludeCategory::Cache => "cache",
+            ExcludeCategory::CachePrivate => "cache_private",
+            ExcludeCategory::User => "user",
+            ExcludeCategory::Free => "free",
+            ExcludeCategory::Hwpoison => "hwpoison",
+            ExcludeCategory::Offline => "offline",
+        }
+    }
+
+    /// The dump level bits any one of which leaves this category out;
+    /// zero for the categories that are left out at every level.
+    const fn level_bits(self) -> u8 {
+        match self {
+            ExcludeCategory::Zero => 1,
+            ExcludeCategory::Cache => 2 | 4,
+            ExcludeCategory::CachePrivate => 4,
+            ExcludeCategory::User => 8,
+            ExcludeCategory::Free => 16,
+            ExcludeCategory::Hwpoison | ExcludeCategory::Offline => 0,
+        }
+    }
+}
+
+/// A makedumpfile dump level, 0 (keep every page) to 31 (leave out zero,
+/// cache, user and free pages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct DumpLevel(u8);
+
+impl DumpLevel {
+    /// The highest level: every bit set.
+    pub const MAX: DumpLevel = DumpLevel(31);
+
+    /// The level `level`, if it is one of makedumpfile's.
+    pub const fn new(level: u8) -> Result<DumpLevel, FilterError> {
+        if level <= DumpLevel::MAX.0 {
+            Ok(DumpLevel(level))
+        } else {
+            Err(FilterError::DumpLevelOutOfRange { level })
+        }
+    }
+
+    /// The level as a number, as configured and as recorded.
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+
+    /// Whether frames of `category` are left out at this level.
+    pub const fn excludes(self, category: ExcludeCategory) -> bool {
+        let bits = category.level_bits();
+        bits == 0 || self.0 & bits != 0
+    }
+}
+
+impl TryFrom<u8> for DumpLevel {
+    type Error = FilterError;
+
+    fn try_from(level: u8) -> Result<Self, Self::Error> {
+        DumpLevel::new(level)
+    }
+}
+
+impl std::fmt::Display for DumpLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why the filter cannot be set up, or one address cannot be translated.
+#[derive(Debug, Error)]
+pub enum FilterError {
+    #[error("dump level {level} is not between 0 and 31")]
+    DumpLevelOutOfRange { level: u8 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// For each level makedumpfile's documentation tabulates, the
+    /// categories it leaves out, in [`ExcludeCategory::ALL`] order.
+    #[test]
+    fn levels_exclude_as_makedumpfile_tabulates() {
+        use ExcludeCategory::*;
+        let cases: &[(u8, &[ExcludeCategory])] = &[
+            (0, &[Hwpoison, Offline]),
+            (1, &[Zero, Hwpoison, Offline]),
+            (2, &[Cache, Hwpoison, Offline]),
+            (3, &[Zero, Cache, Hwpoison, Offline]),
+            (4, &[Cache, CachePrivate, Hwpoison, Offline]),
+            (6, &[Cache, CachePrivate, Hwpoison, Offline]),
+            (8, &[User, Hwpoison, Offline]),
+            (16, &[Free, Hwpoison, Offline]),
+            (17, &[Zero, Free, Hwpoison, Offline]),
+            (
+                31,
+                &[Zero, Cache, CachePrivate, User, Free, Hwpoison, Offline],
+            ),
+        ];
+        for (level, expected) in cases {
+            let level = DumpLevel::new(*level).unwrap();
+            let excluded: Vec<ExcludeCategory> = ExcludeCategory::ALL
+                .into_iter()
+                .filter(|&category| level.excludes(category))
+                .collect();
+            assert_eq!(&excluded, expected, "level {level}");
+        }
+    }
+
+    #[test]
+    fn only_levels_up_to_31_exist() {
+        for level in 0..=31u8 {
+            assert_eq!(DumpLevel::try_from(level).unwrap().get(), level);
+        }
+        for level in [32u8, 63, 255] {
+            let error = DumpLevel::new(level).unwrap_err();
+            assert!(
+                matches!(error, FilterError::DumpLevelOutOfRange { level: l } if l == level),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            DumpLevel::new(32).unwrap_err().to_string(),
+            "dump level 32 is not between 0 and 31"
+        );
+        assert_eq!(DumpLevel::default().get(), 0);
+        assert_eq!(DumpLevel::MAX.get(), 31);
+    }
+
+    #[test]
+    fn names_are_those_of_the_record() {
+        let names: Vec<&str> = ExcludeCategory::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "zero",
+                "cache",
+                "cache_private",
+                "user",
+                "free",
+                "hwpoison",
+                "offline"
+            ]
+        );
+    }
+}
