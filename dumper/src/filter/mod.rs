@@ -36,14 +36,16 @@
 //! Every piece is a pure function of VMCOREINFO and of memory read through
 //! a narrow trait, so that tests feed synthetic kernels:
 //!
-//! - (to come) `layout`: the `struct page` layout, page-flag bits, page-type
-//!   values and the encoding era they imply, from VMCOREINFO keys alone.
+//! - [`layout`]: the `struct page` layout, page-flag bits, page-type values
+//!   and the encoding era they imply, from VMCOREINFO keys alone.
 //!
 //! Bad input never costs the dump: any [`FilterError`] from setting the
 //! filter up means the caller dumps with zero-page exclusion only, and says
 //! why.
 
 use thiserror::Error;
+
+pub mod layout;
 
 /// Why frames of one kind are left out of a dump; the names are those of
 /// lifeboat.json's `excluded_pages` and match makedumpfile's report lines.
@@ -154,6 +156,56 @@ impl std::fmt::Display for DumpLevel {
 pub enum FilterError {
     #[error("dump level {level} is not between 0 and 31")]
     DumpLevelOutOfRange { level: u8 },
+
+    // Reading the layout from VMCOREINFO.
+    #[error("VMCOREINFO has no {key}")]
+    MissingKey { key: String },
+    #[error("VMCOREINFO has none of {}", .keys.join(", "))]
+    MissingOneOf { keys: &'static [&'static str] },
+    #[error("VMCOREINFO has both {first} and {second}, which no known kernel exports together")]
+    ConflictingKeys { first: String, second: String },
+    #[error("VMCOREINFO has {key} but not {needs}, which every known kernel exports with it")]
+    KeyWithout { key: String, needs: String },
+    #[error("VMCOREINFO {key}={value:?} is not a number")]
+    Unparsable { key: String, value: String },
+    #[error("PAGESIZE={size}: only {} byte pages are supported", layout::PAGE_SIZE)]
+    PageSize { size: u64 },
+    #[error("SIZE(page)={size} is not the size of a struct page")]
+    StructPageSize { size: u64 },
+    #[error("{key}: {width} bytes at offset {offset} do not fit in a {size} byte struct page")]
+    FieldOutsidePage {
+        key: String,
+        offset: u64,
+        width: u64,
+        size: u64,
+    },
+    #[error("{key}={value} is not a bit of the 64-bit page.flags")]
+    FlagBit { key: String, value: i64 },
+    #[error("{key}={value} is not a mask of one bit")]
+    NotOneBit { key: String, value: i64 },
+    #[error("{key}={value} does not fit the 32-bit page._mapcount")]
+    NotA32BitValue { key: String, value: i64 },
+    #[error("{key}={value} does not fit the one-byte compound destructor")]
+    NotAByte { key: String, value: i64 },
+    #[error("{key}={value:#010x} has the shape of no known page-type encoding")]
+    PageTypeEncoding { key: String, value: u32 },
+    #[error(
+        "{key} is a page type of kernels {kernels} but {first_key} one of kernels {first_kernels}"
+    )]
+    MixedPageTypeEras {
+        key: String,
+        kernels: &'static str,
+        first_key: String,
+        first_kernels: &'static str,
+    },
+    #[error("{key} and {other} are the same page type {value:#010x}")]
+    SamePageType {
+        key: String,
+        other: String,
+        value: u32,
+    },
+    #[error("LENGTH(zone.free_area)={value} is not a number of buddy orders")]
+    PageOrders { value: u64 },
 }
 
 #[cfg(test)]
