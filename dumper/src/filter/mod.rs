@@ -38,6 +38,8 @@
 //!
 //! - [`layout`]: the `struct page` layout, page-flag bits, page-type values
 //!   and the encoding era they imply, from VMCOREINFO keys alone.
+//! - [`x86_64`]: kernel virtual to physical translation: the kernel image,
+//!   the direct map and a page-table walk for everything else (vmemmap).
 //!
 //! Bad input never costs the dump: any [`FilterError`] from setting the
 //! filter up means the caller dumps with zero-page exclusion only, and says
@@ -45,7 +47,27 @@
 
 use thiserror::Error;
 
+use crate::elf::ReadAt;
+use crate::vmcore::{Vmcore, VmcoreError};
+
 pub mod layout;
+#[cfg(test)]
+mod testmem;
+pub mod x86_64;
+
+/// The crashed machine's physical memory, as the filter reads it: through
+/// this trait, so that tests give it synthetic memory.
+pub trait PhysRead {
+    /// Fills `buf` from physical address `paddr`, or says which address is
+    /// not in the dump.
+    fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> Result<(), VmcoreError>;
+}
+
+impl<R: ReadAt> PhysRead for Vmcore<R> {
+    fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> Result<(), VmcoreError> {
+        Vmcore::read_phys(self, paddr, buf)
+    }
+}
 
 /// Why frames of one kind are left out of a dump; the names are those of
 /// lifeboat.json's `excluded_pages` and match makedumpfile's report lines.
@@ -206,6 +228,41 @@ pub enum FilterError {
     },
     #[error("LENGTH(zone.free_area)={value} is not a number of buddy orders")]
     PageOrders { value: u64 },
+
+    // Translating kernel virtual addresses.
+    #[error("NUMBER(KERNEL_IMAGE_SIZE)={value} is not the size of a kernel image mapping")]
+    KernelImageSize { value: i64 },
+    #[error("NUMBER(pgtable_l5_enabled)={value} is neither 0 nor 1")]
+    PagingLevels { value: i64 },
+    #[error("{key}={vaddr:#x} is not in the kernel image")]
+    NotInKernelImage { key: String, vaddr: u64 },
+    #[error("{key} is at physical {paddr:#x}, which is not the start of a page")]
+    TableNotAligned { key: String, paddr: u64 },
+    #[error("{vaddr:#x} is not a canonical address")]
+    NonCanonical { vaddr: u64 },
+    #[error("{len} bytes at {vaddr:#x} run past the end of the address space")]
+    AddressOverflow { vaddr: u64, len: usize },
+    #[error("cannot read the {level} entry for {vaddr:#x} at physical {paddr:#x}")]
+    ReadPageTable {
+        vaddr: u64,
+        level: x86_64::Level,
+        paddr: u64,
+        #[source]
+        source: VmcoreError,
+    },
+    #[error("{vaddr:#x} is not mapped: its {level} entry {entry:#x} is not present")]
+    NotPresent {
+        vaddr: u64,
+        level: x86_64::Level,
+        entry: u64,
+    },
+    #[error("cannot read {vaddr:#x} at physical {paddr:#x}")]
+    ReadVirtual {
+        vaddr: u64,
+        paddr: u64,
+        #[source]
+        source: VmcoreError,
+    },
 }
 
 #[cfg(test)]
