@@ -57,6 +57,7 @@
 
 use crate::vmcoreinfo::VmcoreInfo;
 
+use super::keys::Keys;
 use super::FilterError;
 
 /// The only page size supported: x86_64's.
@@ -564,70 +565,6 @@ fn check_inside(key: String, offset: u64, width: u64, size: u64) -> Result<(), F
             width,
             size,
         })
-    }
-}
-
-/// Typed lookups that tell a missing key from one whose value does not
-/// parse.
-struct Keys<'a>(&'a VmcoreInfo);
-
-impl Keys<'_> {
-    /// The value of `key` parsed by `parse`; `None` when the key is absent,
-    /// an error when it is present but unparsable.
-    fn get<T>(
-        &self,
-        key: &str,
-        parse: impl FnOnce(&VmcoreInfo) -> Option<T>,
-    ) -> Result<Option<T>, FilterError> {
-        let Some(raw) = self.0.get(key) else {
-            return Ok(None);
-        };
-        parse(self.0)
-            .map(Some)
-            .ok_or_else(|| FilterError::Unparsable {
-                key: key.into(),
-                value: raw.into(),
-            })
-    }
-
-    fn require<T>(
-        &self,
-        key: &str,
-        parse: impl FnOnce(&VmcoreInfo) -> Option<T>,
-    ) -> Result<T, FilterError> {
-        self.get(key, parse)?
-            .ok_or_else(|| FilterError::MissingKey { key: key.into() })
-    }
-
-    /// `NUMBER(name)` as a bit number of the 64-bit `page.flags`.
-    fn flag_bit(&self, name: &str) -> Result<Option<u32>, FilterError> {
-        let key = format!("NUMBER({name})");
-        let Some(value) = self.get(&key, |i| i.number(name))? else {
-            return Ok(None);
-        };
-        match u32::try_from(value) {
-            Ok(bit) if bit < 64 => Ok(Some(bit)),
-            _ => Err(FilterError::FlagBit { key, value }),
-        }
-    }
-
-    fn required_flag_bit(&self, name: &str) -> Result<u32, FilterError> {
-        self.flag_bit(name)?.ok_or_else(|| FilterError::MissingKey {
-            key: format!("NUMBER({name})"),
-        })
-    }
-
-    /// `NUMBER(name)` as the 32-bit value `page._mapcount` is compared
-    /// with.
-    fn page_type(&self, name: &str) -> Result<Option<u32>, FilterError> {
-        let key = format!("NUMBER({name})");
-        let Some(value) = self.get(&key, |i| i.number(name))? else {
-            return Ok(None);
-        };
-        self.0
-            .number_u32(name)
-            .map(Some)
-            .ok_or(FilterError::NotA32BitValue { key, value })
     }
 }
 

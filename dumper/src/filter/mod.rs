@@ -50,6 +50,7 @@ use thiserror::Error;
 use crate::elf::ReadAt;
 use crate::vmcore::{Vmcore, VmcoreError};
 
+mod keys;
 pub mod layout;
 #[cfg(test)]
 mod testmem;

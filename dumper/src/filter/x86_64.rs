@@ -29,6 +29,7 @@
 use crate::elf::LoadSegment;
 use crate::vmcoreinfo::VmcoreInfo;
 
+use super::keys::Keys;
 use super::{FilterError, PhysRead};
 
 /// `__START_KERNEL_map`: where the kernel image is mapped.
@@ -166,43 +167,39 @@ impl Translator {
         loads: &[LoadSegment],
         memory: &impl PhysRead,
     ) -> Result<Translator, FilterError> {
-        let number = |name: &str| -> Result<Option<i64>, FilterError> {
-            let key = format!("NUMBER({name})");
-            match info.get(&key) {
-                None => Ok(None),
-                Some(raw) => info
-                    .number(name)
-                    .map(Some)
-                    .ok_or_else(|| FilterError::Unparsable {
-                        key,
-                        value: raw.into(),
-                    }),
-            }
-        };
-        let phys_base = number("phys_base")?.ok_or_else(|| FilterError::MissingKey {
-            key: "NUMBER(phys_base)".into(),
-        })? as u64;
+        let keys = Keys(info);
+        let phys_base = keys
+            .number("phys_base")?
+            .ok_or_else(|| FilterError::MissingKey {
+                key: "NUMBER(phys_base)".into(),
+            })? as u64;
 
-        let kernel_image_size = match number("KERNEL_IMAGE_SIZE")? {
+        let kernel_image_size = match keys.number("KERNEL_IMAGE_SIZE")? {
             None => None,
             Some(size) if (1..=MAX_KERNEL_IMAGE_SIZE as i64).contains(&size) => Some(size as u64),
             Some(value) => return Err(FilterError::KernelImageSize { value }),
         };
 
-        let paging = match number("pgtable_l5_enabled")? {
+        let paging = match keys.number("pgtable_l5_enabled")? {
             None | Some(0) => Paging::FourLevel,
             Some(1) => Paging::FiveLevel,
             Some(value) => return Err(FilterError::PagingLevels { value }),
         };
 
-        let entry_mask = ADDRESS_MASK & !(number("sme_mask")?.unwrap_or(0) as u64);
+        let entry_mask = ADDRESS_MASK & !(keys.number("sme_mask")?.unwrap_or(0) as u64);
 
-        let (top_key, top_vaddr) = ["init_top_pgt", "init_level4_pgt"]
-            .into_iter()
-            .find_map(|name| Some((format!("SYMBOL({name})"), info.symbol(name)?)))
-            .ok_or(FilterError::MissingOneOf {
-                keys: &["SYMBOL(init_top_pgt)", "SYMBOL(init_level4_pgt)"],
-            })?;
+        let (top_key, top_vaddr) = match (
+            keys.symbol("init_top_pgt")?,
+            keys.symbol("init_level4_pgt")?,
+        ) {
+            (Some(vaddr), _) => ("SYMBOL(init_top_pgt)", vaddr),
+            (None, Some(vaddr)) => ("SYMBOL(init_level4_pgt)", vaddr),
+            (None, None) => {
+                return Err(FilterError::MissingOneOf {
+                    keys: &["SYMBOL(init_top_pgt)", "SYMBOL(init_level4_pgt)"],
+                })
+            }
+        };
         let top_table = image_offset(top_vaddr)
             .filter(|&offset| match kernel_image_size {
                 Some(size) => offset < size,
@@ -210,12 +207,12 @@ impl Translator {
             })
             .map(|offset| offset.wrapping_add(phys_base))
             .ok_or(FilterError::NotInKernelImage {
-                key: top_key.clone(),
+                key: top_key.into(),
                 vaddr: top_vaddr,
             })?;
         if top_table % 4096 != 0 {
             return Err(FilterError::TableNotAligned {
-                key: top_key,
+                key: top_key.into(),
                 paddr: top_table,
             });
         }
