@@ -40,6 +40,8 @@
 //!   and the encoding era they imply, from VMCOREINFO keys alone.
 //! - [`x86_64`]: kernel virtual to physical translation: the kernel image,
 //!   the direct map and a page-table walk for everything else (vmemmap).
+//! - [`memmap`]: the `mem_section` walk that finds each frame's
+//!   `struct page`, with the vmemmap base every section must agree on.
 //!
 //! Bad input never costs the dump: any [`FilterError`] from setting the
 //! filter up means the caller dumps with zero-page exclusion only, and says
@@ -52,6 +54,7 @@ use crate::vmcore::{Vmcore, VmcoreError};
 
 mod keys;
 pub mod layout;
+pub mod memmap;
 #[cfg(test)]
 mod testmem;
 pub mod x86_64;
@@ -264,6 +267,57 @@ pub enum FilterError {
         #[source]
         source: VmcoreError,
     },
+
+    // Walking mem_section.
+    #[error("SIZE(mem_section)={size} does not divide a page into sections")]
+    SectionStructSize { size: u64 },
+    #[error("OFFSET(mem_section.section_mem_map): 8 bytes at offset {offset} do not fit in a {size} byte struct mem_section")]
+    FieldOutsideSection { offset: u64, size: u64 },
+    #[error("NUMBER(SECTION_SIZE_BITS)={value} is not a memory section size of x86_64")]
+    SectionSizeBits { value: i64 },
+    #[error("NUMBER(MAX_PHYSMEM_BITS)={value} is not a physical address width of x86_64 above the section size")]
+    MaxPhysmemBits { value: i64 },
+    #[error("LENGTH(mem_section)={length}, where SPARSEMEM_EXTREME with these sizes has {expected} roots")]
+    SectionRoots { length: u64, expected: u64 },
+    #[error("LENGTH(mem_section)={length} is not between 1 and the {max} roots of 52-bit physical addresses")]
+    TooManySectionRoots { length: u64, max: u64 },
+    #[error(
+        "SYMBOL(mem_section)={vaddr:#x}: its {length} roots run past the end of the address space"
+    )]
+    RootArrayOverflow { vaddr: u64, length: u64 },
+    #[error("cannot read the mem_section roots from {root} at {vaddr:#x}")]
+    MemSectionRoots {
+        root: u64,
+        vaddr: u64,
+        #[source]
+        source: Box<FilterError>,
+    },
+    #[error("cannot read the sections of mem_section root {root} at {vaddr:#x}")]
+    MemSectionBlock {
+        root: u64,
+        vaddr: u64,
+        #[source]
+        source: Box<FilterError>,
+    },
+    #[error("section {section} has section_mem_map {value:#x}, which is no memory map address")]
+    SectionMemMap { section: u64, value: u64 },
+    #[error(
+        "section {section} puts vmemmap at {base:#x}, section {first_section} at {first_base:#x}"
+    )]
+    InconsistentVmemmap {
+        section: u64,
+        base: u64,
+        first_section: u64,
+        first_base: u64,
+    },
+    #[error("{key}={value:#x}, but the memory sections put vmemmap at {base:#x}")]
+    VmemmapMismatch {
+        key: &'static str,
+        value: u64,
+        base: u64,
+    },
+    #[error("no memory section below pfn {end_pfn:#x} has a memory map")]
+    NoMemorySections { end_pfn: u64 },
 }
 
 #[cfg(test)]
