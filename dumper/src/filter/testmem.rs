@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::PhysRead;
+use crate::elf::synth::CoreBuilder;
 use crate::vmcore::VmcoreError;
 
 const FRAME: u64 = 4096;
@@ -45,6 +46,31 @@ impl SparseMemory {
     /// Makes the frame holding `paddr` unreadable.
     pub fn forget(&mut self, paddr: u64) {
         self.frames.remove(&(paddr / FRAME));
+    }
+
+    /// An ELF vmcore of this memory as kexec describes it: one PT_LOAD per
+    /// run of adjacent frames, in the direct map at `direct_map`, and a
+    /// VMCOREINFO note.
+    pub fn to_core(&self, direct_map: u64, vmcoreinfo: &str) -> Vec<u8> {
+        let mut frames: Vec<u64> = self.frames.keys().copied().collect();
+        frames.sort_unstable();
+        let mut core = CoreBuilder::new();
+        core.note(b"VMCOREINFO", 0, vmcoreinfo.as_bytes());
+        let mut start = 0;
+        while start < frames.len() {
+            let mut end = start + 1;
+            while end < frames.len() && frames[end] == frames[end - 1] + 1 {
+                end += 1;
+            }
+            let data: Vec<u8> = frames[start..end]
+                .iter()
+                .flat_map(|frame| self.frames[frame].iter().copied())
+                .collect();
+            let paddr = frames[start] * FRAME;
+            core.load(direct_map + paddr, paddr, data);
+            start = end;
+        }
+        core.build()
     }
 }
 

@@ -481,3 +481,29 @@ fn real_6_1_kernels() {
         assert!(sections.vmemmap_exported.is_empty());
     }
 }
+
+/// The whole chain on an ELF vmcore, as the capture will run it: the
+/// translator from the vmcore's VMCOREINFO and PT_LOADs reading through
+/// [`Vmcore`](crate::vmcore::Vmcore), then the walk.
+#[test]
+fn through_a_vmcore() {
+    let paging = &FOUR_LEVEL;
+    let mut kernel = kernel(paging, &typical(paging), "");
+    let bytes = kernel
+        .memory
+        .to_core(paging.direct_map, &paging.vmcoreinfo(""));
+    let vmcore = crate::vmcore::Vmcore::open(bytes.as_slice()).unwrap();
+    let info = vmcore.vmcoreinfo().unwrap();
+    let loads = &vmcore.headers().loads;
+    let mut translator = Translator::new(info, loads, &vmcore).unwrap();
+    assert_eq!(translator.direct_map_offsets(), [paging.direct_map]);
+    let sections = MemSections::from_vmcoreinfo(info).unwrap();
+    // The highest frames in the dump are the root array's, below 2 GiB.
+    let end = end_pfn(loads);
+    assert_eq!(end, (ROOT_ARRAY + 2 * 4096) / 4096);
+    let memmap = sections
+        .read(SIZE_OF_PAGE, &mut translator, &vmcore, end)
+        .unwrap();
+    assert_eq!(memmap.present(), [pfns(0..16)]);
+    assert_eq!(memmap, kernel.read(end).unwrap());
+}
