@@ -17,8 +17,8 @@
 //! | bit | leaves out |
 //! |----:|------------|
 //! |   1 | pages filled with zeros |
-//! |   2 | page cache pages without private data (buffer heads, fs metadata) |
-//! |   4 | page cache pages, with or without private data |
+//! |   2 | page cache pages without private data |
+//! |   4 | page cache pages, with or without private data (buffer heads) |
 //! |   8 | user data: anonymous pages, transparent and hugetlbfs huge pages |
 //! |  16 | free pages (buddy allocator), and unaccepted memory on 6.16+ |
 //!
@@ -42,6 +42,10 @@
 //!   the direct map and a page-table walk for everything else (vmemmap).
 //! - [`memmap`]: the `mem_section` walk that finds each frame's
 //!   `struct page`, with the vmemmap base every section must agree on.
+//!
+//! Still to come: the classifier proper (makedumpfile's decision order over
+//! the struct pages) and its windows in step with the output stream; none
+//! of this is wired into the stream, the configuration or the commands yet.
 //!
 //! Bad input never costs the dump: any [`FilterError`] from setting the
 //! filter up means the caller dumps with zero-page exclusion only, and says
