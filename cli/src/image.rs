@@ -47,15 +47,9 @@ pub fn image(
     let Parsed {
         config, identities, ..
     } = read_config(config_path)?;
-    // The ssh client costs 1.5 MB of the capture kernel's memory: only
-    // images with an ssh target carry the init that has it.
-    let has_ssh = config
-        .targets
-        .iter()
-        .any(|target| matches!(target.kind, lifeboat_config::TargetKind::Ssh(_)));
     let init = match init {
         Some(path) => path,
-        None => find_init(if has_ssh { "init-ssh" } else { "init" })?,
+        None => find_init(init_for(&config))?,
     };
     let modules_dir = match kernel_modules {
         Some(dir) => dir,
@@ -216,6 +210,21 @@ fn probe_auto_targets(
 
 /// The installed PID 1: beside this command in an unpacked release
 /// (`bin/lifeboat`, `lib/lifeboat/init`), else the system location.
+/// Which build of init the image needs: the network code costs 140 KB and
+/// the ssh client 1.6 MB of the capture kernel's memory, which the smallest
+/// reservations cannot spare, so only images that use them carry them.
+fn init_for(config: &lifeboat_config::Config) -> &'static str {
+    use lifeboat_config::TargetKind;
+    let kinds = || config.targets.iter().map(|target| &target.kind);
+    if kinds().any(|kind| matches!(kind, TargetKind::Ssh(_))) {
+        "init-ssh"
+    } else if kinds().any(TargetKind::is_network) {
+        "init-net"
+    } else {
+        "init"
+    }
+}
+
 fn find_init(name: &str) -> Result<PathBuf> {
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
@@ -252,6 +261,42 @@ mod tests {
             }
         }
         lifeboat_config::user::parse("test.toml", &text).unwrap()
+    }
+
+    /// Disks get the smallest init; NFS the one with network targets; ssh
+    /// the one with the ssh client, whatever else is configured.
+    #[test]
+    fn images_carry_the_smallest_init_their_targets_need() {
+        use lifeboat_config::{NfsTarget, NfsVersion, SshTarget, Target, TargetKind};
+        let nfs = Target {
+            kind: TargetKind::Nfs(NfsTarget {
+                server: std::net::Ipv4Addr::new(192, 0, 2, 1),
+                export: "/export".into(),
+                version: NfsVersion::V4_2,
+                port: None,
+                mount_port: None,
+                mount_options: String::new(),
+            }),
+            directory: "/crash".into(),
+        };
+        let ssh = Target {
+            kind: TargetKind::Ssh(SshTarget {
+                server: std::net::Ipv4Addr::new(192, 0, 2, 1),
+                port: 22,
+                user: "root".into(),
+                identity: "/etc/lifeboat/ssh/identity1".into(),
+                host_keys: vec!["ssh-ed25519 AAAA".into()],
+            }),
+            directory: "/crash".into(),
+        };
+        let disks = config_with(&[("LABEL=A", None)]);
+        assert_eq!(init_for(&disks), "init");
+        let mut with_nfs = disks.clone();
+        with_nfs.targets.insert(0, nfs);
+        assert_eq!(init_for(&with_nfs), "init-net");
+        let mut with_ssh = with_nfs.clone();
+        with_ssh.targets.push(ssh);
+        assert_eq!(init_for(&with_ssh), "init-ssh");
     }
 
     #[test]

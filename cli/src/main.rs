@@ -78,7 +78,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         kernel_modules: Option<PathBuf>,
         /// PID 1 to pack [default: ../lib/lifeboat/init beside this command,
-        /// then /usr/lib/lifeboat/init; init-ssh there when a target is ssh].
+        /// then /usr/lib/lifeboat/init; init-net there for NFS targets,
+        /// init-ssh for ssh targets].
         #[arg(long, value_name = "FILE")]
         init: Option<PathBuf>,
         /// Store the cpio uncompressed instead of zstd-compressed.

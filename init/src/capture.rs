@@ -20,6 +20,7 @@ use lifeboat_config::{Config, Target, TargetKind};
 
 use crate::early::ModuleReport;
 use crate::logger;
+#[cfg(feature = "network")]
 use crate::net;
 use crate::stage::Stage;
 use crate::system::System;
@@ -45,14 +46,18 @@ pub struct Environment {
     pub osrelease: PathBuf,
     pub proc_self_status: PathBuf,
     /// Brings network interfaces up, for network targets.
+    #[cfg(feature = "network")]
     pub net: Arc<dyn net::NetSystem + Send + Sync>,
+    #[cfg(feature = "network")]
     pub net_paths: net::NetPaths,
 }
 
 impl Environment {
     pub fn pid1(system: Arc<dyn System>) -> Environment {
         Environment {
+            #[cfg(feature = "network")]
             net: Arc::new(net::Linux),
+            #[cfg(feature = "network")]
             net_paths: net::NetPaths::pid1(),
             system,
             vmcore: "/proc/vmcore".into(),
@@ -204,11 +209,33 @@ pub fn run(env: &Environment, capture: &Capture, stage: &Stage) -> bool {
 /// the others; a failure is not retried (each attempt costs its deadlines).
 enum Network {
     NotUp,
+    #[cfg(feature = "network")]
     Up(net::NetReport),
     Failed(String),
 }
 
 impl Network {
+    /// Without network support, every network target fails with the
+    /// reason: `lifeboat image` packs init-net or init-ssh for them.
+    #[cfg(not(feature = "network"))]
+    fn bring_up(
+        &mut self,
+        _env: &Environment,
+        _config: &Config,
+        _stage: &Stage,
+    ) -> Result<NetworkRecord, String> {
+        *self = Network::Failed(
+            "this init was built without network support; `lifeboat image` packs init-net \
+             or init-ssh for configs with network targets"
+                .to_owned(),
+        );
+        match self {
+            Network::Failed(error) => Err(format!("no network: {error}")),
+            Network::NotUp => Err("no network".to_owned()),
+        }
+    }
+
+    #[cfg(feature = "network")]
     fn bring_up(
         &mut self,
         env: &Environment,
@@ -714,7 +741,9 @@ mod tests {
                 proc_self_status: path("status"),
                 // No test here has a network target; the fake tree has no
                 // interfaces for it to find.
+                #[cfg(feature = "network")]
                 net: Arc::new(net::Linux),
+                #[cfg(feature = "network")]
                 net_paths: net::NetPaths {
                     sys_class_net: path("sys/class/net"),
                     urandom: "/dev/urandom".into(),
@@ -884,7 +913,10 @@ mod tests {
         let mut network = Network::NotUp;
         let error = network.bring_up(&env, &config, &Stage::new()).unwrap_err();
         assert!(error.starts_with("no network: "), "{error}");
+        #[cfg(feature = "network")]
         assert!(error.contains("within 1 s"), "{error}");
+        #[cfg(not(feature = "network"))]
+        assert!(error.contains("without network support"), "{error}");
         assert!(matches!(network, Network::Failed(_)));
     }
 

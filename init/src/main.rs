@@ -13,6 +13,7 @@ mod kmsg;
 mod logger;
 // Not called yet: the capture will bring the network up for network
 // targets, and until it does, nothing outside the module's tests uses it.
+#[cfg(feature = "network")]
 mod net;
 mod stage;
 mod system;

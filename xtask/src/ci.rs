@@ -22,17 +22,19 @@ pub fn run() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    // init is also built without its ssh client (see `dist`).
-    util::run(util::cargo().args([
-        "clippy",
-        "--package",
-        "init",
-        "--all-targets",
-        "--no-default-features",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    // init is also built without its ssh client, and without network
+    // targets at all (see `dist`).
+    for features in [
+        &["--no-default-features"][..],
+        &["--no-default-features", "--features", "network"],
+    ] {
+        util::run(
+            util::cargo()
+                .args(["clippy", "--package", "init", "--all-targets"])
+                .args(features)
+                .args(["--", "-D", "warnings"]),
+        )?;
+    }
     step("cargo test");
     util::run(util::cargo().args(["test", "--workspace"]))?;
     step("qemu-test");

@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! target/dist/bin/lifeboat           the host CLI
-//! target/dist/lib/lifeboat/init      PID 1 of the capture image (static musl)
-//! target/dist/lib/lifeboat/init-ssh  the same with the ssh target's client
+//! target/dist/lib/lifeboat/init      PID 1 of the capture image (static musl), disks only
+//! target/dist/lib/lifeboat/init-net  the same with network targets (NFS)
+//! target/dist/lib/lifeboat/init-ssh  the same with the ssh target's client too
 //! ```
 //!
 //! An installed `lifeboat` finds `init` at `<exe>/../lib/lifeboat/init`, and
-//! `init-ssh` beside it for configs with an ssh target: the client costs
-//! 1.5 MB of the capture kernel's memory, more than the smallest
-//! reservations have to spare.
+//! `init-net` and `init-ssh` beside it for configs with network targets:
+//! the network code costs 140 KB and the ssh client 1.6 MB of the capture
+//! kernel's memory, more than the smallest reservations have to spare.
 //! `crashme`, the test VM's /init, stays at its cargo path.
 
 use std::fs;
@@ -32,13 +33,20 @@ pub const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
 pub struct Dist {
     pub lifeboat: PathBuf,
     pub init: PathBuf,
+    pub init_net: PathBuf,
     pub init_ssh: PathBuf,
     pub crashme: PathBuf,
 }
 
 pub fn run() -> Result<()> {
     let dist = build()?;
-    for path in [&dist.lifeboat, &dist.init, &dist.init_ssh, &dist.crashme] {
+    for path in [
+        &dist.lifeboat,
+        &dist.init,
+        &dist.init_net,
+        &dist.init_ssh,
+        &dist.crashme,
+    ] {
         println!("{}", path.display());
     }
     Ok(())
@@ -56,6 +64,7 @@ pub fn build() -> Result<Dist> {
     let dist = Dist {
         lifeboat: dist_dir.join("bin/lifeboat"),
         init: dist_dir.join("lib/lifeboat/init"),
+        init_net: dist_dir.join("lib/lifeboat/init-net"),
         init_ssh: dist_dir.join("lib/lifeboat/init-ssh"),
         crashme: crashme.clone(),
     };
@@ -63,6 +72,10 @@ pub fn build() -> Result<Dist> {
     // invocation, and each lands at the same path.
     for (features, installed) in [
         (&["--no-default-features"][..], &dist.init),
+        (
+            &["--no-default-features", "--features", "network"][..],
+            &dist.init_net,
+        ),
         (&[][..], &dist.init_ssh),
     ] {
         util::run(
@@ -96,7 +109,11 @@ pub fn build() -> Result<Dist> {
     ]))?;
     install(&target_dir().join("release/lifeboat"), &dist.lifeboat)?;
 
-    for (name, path) in [("init", &dist.init), ("init-ssh", &dist.init_ssh)] {
+    for (name, path) in [
+        ("init", &dist.init),
+        ("init-net", &dist.init_net),
+        ("init-ssh", &dist.init_ssh),
+    ] {
         let size = fs::metadata(path)?.len();
         println!(
             "{name}: {size} bytes ({:.1} KiB), {}",

@@ -4,6 +4,7 @@
 //! the same for every kind.
 
 mod disk;
+#[cfg(feature = "network")]
 mod nfs;
 #[cfg(feature = "ssh")]
 mod ssh;
@@ -39,6 +40,7 @@ pub enum TargetError {
     },
     #[error(transparent)]
     Mount(SysError),
+    #[cfg(feature = "network")]
     #[error("NFS mount of {source_name} with options {options} failed")]
     NfsMount {
         source_name: String,
@@ -46,6 +48,7 @@ pub enum TargetError {
         #[source]
         error: Box<SysError>,
     },
+    #[cfg(feature = "network")]
     #[error(
         "NFS mount of {source_name} with options {options} did not finish within {waited_secs} s \
          (deadlines.connect); the server does not answer"
@@ -58,6 +61,12 @@ pub enum TargetError {
     #[cfg(feature = "ssh")]
     #[error(transparent)]
     Ssh(#[from] ssh::SshError),
+    #[cfg(not(feature = "network"))]
+    #[error(
+        "this init was built without network support; `lifeboat image` packs init-net or \
+         init-ssh for configs with network targets"
+    )]
+    NetworkNotBuiltIn,
     #[cfg(not(feature = "ssh"))]
     #[error(
         "this init was built without the ssh client; `lifeboat image` packs init-ssh for \
@@ -266,6 +275,9 @@ pub fn prepare(
             seconds(config.deadlines.device_wait_secs),
             &mount_point,
         )?,
+        #[cfg(not(feature = "network"))]
+        TargetKind::Nfs(_) => return Err(TargetError::NetworkNotBuiltIn),
+        #[cfg(feature = "network")]
         TargetKind::Nfs(nfs) => nfs::mount(
             env,
             stage,
