@@ -469,16 +469,21 @@ pub fn check_mount_options(options: &str) -> Result<(), String> {
     single_line(options)
 }
 
+/// Whether `name` is 1 to `max_len` letters, digits, `.`, `_` and `-` (the
+/// POSIX portable file name set), not starting with `bad_first`.
+pub(crate) fn is_portable_name(name: &str, max_len: usize, bad_first: char) -> bool {
+    !name.is_empty()
+        && name.len() <= max_len
+        && !name.starts_with(bad_first)
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// Checks a user name as POSIX's portable set has them: 1 to 32 letters,
 /// digits, `.`, `_` and `-`, not starting with `-`.
 pub fn check_user_name(name: &str) -> Result<(), String> {
-    let fine = !name.is_empty()
-        && name.len() <= 32
-        && !name.starts_with('-')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if fine {
+    if is_portable_name(name, 32, '-') {
         Ok(())
     } else {
         Err(format!(

@@ -253,13 +253,7 @@ pub fn check_unicast(address: Ipv4Addr) -> Result<(), String> {
 /// component of letters, digits, `.`, `_` and `-`, not starting with `.`,
 /// at most 64 characters (a host name's limit).
 pub fn check_dump_name(name: &str) -> Result<(), String> {
-    let fine = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if fine {
+    if crate::is_portable_name(name, 64, '.') {
         Ok(())
     } else {
         Err(format!(

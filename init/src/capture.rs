@@ -871,6 +871,18 @@ mod tests {
         );
     }
 
+    /// 10.0.2.2:/export over NFSv4.2.
+    fn nfs_export() -> TargetKind {
+        TargetKind::Nfs(lifeboat_config::NfsTarget {
+            server: std::net::Ipv4Addr::new(10, 0, 2, 2),
+            export: "/export".into(),
+            version: lifeboat_config::NfsVersion::V4_2,
+            port: None,
+            mount_port: None,
+            mount_options: String::new(),
+        })
+    }
+
     /// Two NFS targets the network cannot reach (the fake machine has no
     /// NIC), then the disk: the network is tried once, both NFS targets
     /// fail saying why, and the disk takes the dump.
@@ -886,14 +898,7 @@ mod tests {
             name: "web-17".into(),
         });
         let nfs = lifeboat_config::Target {
-            kind: TargetKind::Nfs(lifeboat_config::NfsTarget {
-                server: std::net::Ipv4Addr::new(10, 0, 2, 2),
-                export: "/export".into(),
-                version: lifeboat_config::NfsVersion::V4_2,
-                port: None,
-                mount_port: None,
-                mount_options: String::new(),
-            }),
+            kind: nfs_export(),
             directory: "/crash".into(),
         };
         config.targets.insert(0, nfs.clone());
@@ -1156,14 +1161,7 @@ mod tests {
         let started = Instant::now();
         let (result, events, record) = dump_to_with(destination, |config| {
             config.deadlines.stall_secs = 1;
-            config.targets[0].kind = TargetKind::Nfs(lifeboat_config::NfsTarget {
-                server: std::net::Ipv4Addr::new(10, 0, 2, 2),
-                export: "/export".into(),
-                version: lifeboat_config::NfsVersion::V4_2,
-                port: None,
-                mount_port: None,
-                mount_options: String::new(),
-            });
+            config.targets[0].kind = nfs_export();
         });
         let elapsed = started.elapsed();
         assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
