@@ -99,10 +99,7 @@ pub fn load_modules(system: &dyn System, list_path: &Path) -> ModuleReport {
     };
     for line in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let path = Path::new(line);
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| line.to_owned());
+        let name = lifeboat_config::layout::module_name(line).to_owned();
         match system.load_module(path) {
             Ok(()) => {
                 log::debug!("loaded module {name}");

@@ -33,6 +33,8 @@ pub enum SysError {
     },
     #[error("cannot load module {path}: {errno}")]
     LoadModule { path: PathBuf, errno: nix::Error },
+    #[error("cannot decompress module {path}: {reason}")]
+    DecompressModule { path: PathBuf, reason: String },
 }
 
 /// Why a mount failed, beyond its errno: what the kernel logged, or for
@@ -57,7 +59,7 @@ impl SysError {
             SysError::Mount { errno, .. }
             | SysError::Unmount { errno, .. }
             | SysError::LoadModule { errno, .. } => Some(*errno),
-            SysError::OpenModule { .. } => None,
+            SysError::OpenModule { .. } | SysError::DecompressModule { .. } => None,
         }
     }
 }
@@ -81,6 +83,10 @@ pub trait System: Send + Sync {
     /// Forces a mount off (`MNT_FORCE`): an NFS client then fails the calls
     /// blocked on its server. May itself block until the server answers.
     fn force_unmount(&self, target: &Path) -> Result<(), SysError>;
+    /// Loads a module file: a plain `.ko`, or a `.ko.zst` as images store
+    /// them (see [`lifeboat_config::layout::module_path`]). A compressed
+    /// file is deleted as soon as it is read, before the kernel gets the
+    /// decompressed module, so that the two are never in RAM together.
     fn load_module(&self, path: &Path) -> Result<(), SysError>;
     fn sync(&self);
     /// Reboots, powers off or halts. Only returns if the kernel refused.
@@ -135,6 +141,13 @@ impl System for Linux {
     }
 
     fn load_module(&self, path: &Path) -> Result<(), SysError> {
+        if path.extension().is_some_and(|extension| extension == "zst") {
+            let module = read_compressed_module(path)?;
+            return nix::kmod::init_module(&module, c"").map_err(|errno| SysError::LoadModule {
+                path: path.to_owned(),
+                errno,
+            });
+        }
         let file = File::open(path).map_err(|error| SysError::OpenModule {
             path: path.to_owned(),
             error,
@@ -162,6 +175,61 @@ impl System for Linux {
             Ok(never) => match never {},
         }
     }
+}
+
+/// The largest module PID 1 decompresses. The biggest modules of a distro
+/// kernel (GPU drivers, with their BTF) are tens of MiB; a frame that claims
+/// more than this is damaged, and asking for it would only fail later.
+const MAX_MODULE_BYTES: u64 = 256 << 20;
+
+/// Reads a `.ko.zst` file, deletes it, and decompresses it. Memory is asked
+/// for with `try_reserve`, so that a module too big for the capture kernel's
+/// RAM is an error about that module rather than an abort of PID 1.
+fn read_compressed_module(path: &Path) -> Result<Vec<u8>, SysError> {
+    let open_error = |error| SysError::OpenModule {
+        path: path.to_owned(),
+        error,
+    };
+    let decompress_error = |reason: String| SysError::DecompressModule {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut file = File::open(path).map_err(open_error)?;
+    let length = file.metadata().map_err(open_error)?.len();
+    let mut compressed = Vec::new();
+    compressed
+        .try_reserve_exact(usize::try_from(length).unwrap_or(usize::MAX))
+        .map_err(|_| decompress_error(format!("no memory for its {length} bytes")))?;
+    std::io::Read::read_to_end(&mut file, &mut compressed).map_err(open_error)?;
+    drop(file);
+    // The image holds no other copy, and nothing reads the file again.
+    let _ = std::fs::remove_file(path);
+
+    let size = match zstd::zstd_safe::get_frame_content_size(&compressed) {
+        Ok(Some(size)) if size <= MAX_MODULE_BYTES => size,
+        Ok(Some(size)) => {
+            return Err(decompress_error(format!(
+                "its frame claims {size} bytes, more than the {MAX_MODULE_BYTES} a module may have"
+            )))
+        }
+        Ok(None) => return Err(decompress_error("its frame does not give its size".into())),
+        Err(_) => return Err(decompress_error("it is not a zstd frame".into())),
+    };
+    let mut module = Vec::new();
+    module
+        .try_reserve_exact(size as usize)
+        .map_err(|_| decompress_error(format!("no memory for its {size} bytes")))?;
+    let mut decompressor = zstd::bulk::Decompressor::new()
+        .map_err(|error| decompress_error(format!("no decompression context: {error}")))?;
+    let written = decompressor
+        .decompress_to_buffer(&compressed, &mut module)
+        .map_err(|error| decompress_error(error.to_string()))?;
+    if written as u64 != size {
+        return Err(decompress_error(format!(
+            "it decompressed to {written} bytes, not the {size} its frame gives"
+        )));
+    }
+    Ok(module)
 }
 
 /// One recorded call of [`Recorder`].
@@ -345,5 +413,58 @@ mod tests {
             "cannot mount /dev/vda (ext4) on /mnt/target0: ENOENT: No such file or directory \
              (kernel: EXT4-fs (vda): Cannot load crc32c driver. | second)"
         );
+    }
+
+    /// A table of module files: what reading each gives. The file is gone
+    /// afterwards in every case, as PID 1 never reads it twice.
+    #[test]
+    fn compressed_modules_are_read_whole_or_refused_by_name() {
+        let module: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let framed = |size_known: bool, checksum: bool| {
+            let mut compressor = zstd::bulk::Compressor::new(3).unwrap();
+            compressor.include_contentsize(size_known).unwrap();
+            compressor.include_checksum(checksum).unwrap();
+            compressor.compress(&module).unwrap()
+        };
+        let mut corrupt = framed(true, true);
+        let middle = corrupt.len() / 2;
+        corrupt[middle] ^= 0x55;
+        // A frame header alone: magic, then a descriptor for a single
+        // segment with an 8-byte content size, then that size.
+        let mut huge = vec![0x28, 0xb5, 0x2f, 0xfd, 0xe0];
+        huge.extend_from_slice(&(MAX_MODULE_BYTES + 1).to_le_bytes());
+        let cases: [(&str, Vec<u8>, Result<(), &str>); 5] = [
+            ("whole", framed(true, true), Ok(())),
+            (
+                "unsized",
+                framed(false, true),
+                Err("does not give its size"),
+            ),
+            ("corrupt", corrupt, Err("cannot decompress module")),
+            (
+                "not-zstd",
+                b"\x7fELF plain".to_vec(),
+                Err("not a zstd frame"),
+            ),
+            ("huge", huge, Err("more than the")),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes, expected) in cases {
+            let path = dir.path().join(format!("{name}.ko.zst"));
+            std::fs::write(&path, &bytes).unwrap();
+            let result = read_compressed_module(&path);
+            match (&result, expected) {
+                (Ok(read), Ok(())) => assert!(*read == module, "{name}"),
+                (Err(error), Err(words)) => {
+                    let text = error.to_string();
+                    assert!(text.contains(words), "{name}: {text}");
+                    assert!(text.contains(&path.display().to_string()), "{name}: {text}");
+                }
+                _ => panic!("{name}: {:?}", result.map(|read| read.len())),
+            }
+            assert!(!path.exists(), "{name} was deleted");
+        }
+        let missing = read_compressed_module(&dir.path().join("missing.ko.zst"));
+        assert!(matches!(missing, Err(SysError::OpenModule { .. })));
     }
 }

@@ -112,6 +112,8 @@ pub enum ImageError {
     Archive(#[from] ArchiveError),
     #[error("cannot compress the image with zstd level {level}")]
     Compress { level: i32, source: io::Error },
+    #[error("cannot compress module {name} with zstd")]
+    CompressModule { name: String, source: io::Error },
 }
 
 /// Directories that exist in every image: mount points for the kernel
@@ -198,7 +200,12 @@ pub fn build_image(spec: &ImageSpec) -> Result<Image, ImageError> {
         let path = module_path(&module.name);
         list.push_str(&path);
         list.push('\n');
-        archive.add_file(&path, 0o644, module.contents)?;
+        let compressed =
+            compress_module(&module.contents).map_err(|source| ImageError::CompressModule {
+                name: module.name.clone(),
+                source,
+            })?;
+        archive.add_file(&path, 0o644, compressed)?;
         names.push(module.name);
     }
     archive.add_file(MODULES_LIST_PATH, 0o644, list.into_bytes())?;
@@ -291,6 +298,19 @@ fn wanted_modules(
 
 /// One zstd frame with the content size and a checksum, which the kernel's
 /// unpacker verifies.
+/// The zstd level of each module file. PID 1 decompresses a module in one
+/// call into a buffer of the size the frame gives, so the frame's window
+/// costs nothing at load time and is left to zstd.
+const MODULE_LEVEL: i32 = 19;
+
+/// One module as the image stores it (see [`lifeboat_config::layout::MODULES_DIR`]).
+fn compress_module(module: &[u8]) -> io::Result<Vec<u8>> {
+    let mut compressor = zstd::bulk::Compressor::new(MODULE_LEVEL)?;
+    compressor.include_checksum(true)?;
+    compressor.include_contentsize(true)?;
+    compressor.compress(module)
+}
+
 fn compress(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
     let mut compressor = zstd::bulk::Compressor::new(level)?;
     compressor.window_log(ZSTD_WINDOW_LOG)?;
@@ -364,7 +384,7 @@ mod tests {
                 ("kernel/drivers/virtio/virtio.ko", "virtio_ring"),
             ],
         );
-        // xz-compressed in the tree, stored decompressed in the image.
+        // xz-compressed in the tree, stored as one zstd frame in the image.
         let status = Command::new("xz")
             .arg(modules_dir.join("kernel/fs/xfs/xfs.ko"))
             .status()
@@ -393,10 +413,14 @@ mod tests {
         assert_eq!(entry(&entries, "etc/lifeboat/config").mode, 0o644);
         assert_eq!(
             String::from_utf8(file(&entries, "etc/lifeboat/modules")).unwrap(),
-            "/lib/modules/virtio_ring.ko\n/lib/modules/virtio.ko\n\
-             /lib/modules/libcrc32c.ko\n/lib/modules/xfs.ko\n"
+            "/lib/modules/virtio_ring.ko.zst\n/lib/modules/virtio.ko.zst\n\
+             /lib/modules/libcrc32c.ko.zst\n/lib/modules/xfs.ko.zst\n"
         );
-        let xfs = file(&entries, "lib/modules/xfs.ko");
+        let xfs = file(&entries, "lib/modules/xfs.ko.zst");
+        // PID 1 sizes its buffer from the frame, so the frame must say.
+        let size = zstd::zstd_safe::get_frame_content_size(&xfs).unwrap();
+        let xfs = zstd::bulk::decompress(&xfs, 1 << 20).unwrap();
+        assert_eq!(size, Some(xfs.len() as u64));
         assert_eq!(
             crate::modules::modinfo(&xfs).unwrap(),
             [("depends", "libcrc32c")]
