@@ -1,6 +1,7 @@
-//! Opening any file as a dump, verifying it, reading from it and planning
-//! the salvage of its content must never panic, loop forever or allocate
-//! without bound; and what it reports must be consistent.
+//! Opening any file as a dump, verifying it, reading from it, reading its
+//! exclusion records and planning the salvage of its content must never
+//! panic, loop forever or allocate without bound; and what it reports must
+//! be consistent.
 
 #![no_main]
 
@@ -24,6 +25,19 @@ fuzz_target!(|data: &[u8]| {
         expected_offset += frame.decompressed_size;
     }
     assert_eq!(expected_offset, size);
+
+    // Each frame's exclusion record, if it reads, describes runs in order
+    // inside the frame.
+    for (index, frame) in dump.frames().iter().enumerate() {
+        if let Ok(runs) = dump.exclusions(index) {
+            let mut at = 0u64;
+            for run in runs {
+                assert!(run.len > 0 && run.start >= at);
+                at = run.start + run.len;
+                assert!(at <= frame.decompressed_size);
+            }
+        }
+    }
 
     let mut done = 0u64;
     let report = dump.verify(|now, total| {

@@ -99,7 +99,9 @@ pub enum ExcludeCategory {
 }
 
 impl ExcludeCategory {
-    /// Every category, in the order reports list them.
+    /// Every category, in the order reports list them. A category's index
+    /// here is its code in the dump's exclusion records
+    /// ([`crate::seekable::exclusions`]): never reorder, only append.
     pub const ALL: [ExcludeCategory; 7] = [
         ExcludeCategory::Zero,
         ExcludeCategory::Cache,

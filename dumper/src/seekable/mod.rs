@@ -24,6 +24,7 @@
 
 use std::io::{self, Write};
 
+pub mod exclusions;
 pub mod reader;
 
 /// Magic number of an ordinary zstd frame.

@@ -29,18 +29,23 @@
 //! `parallel`'s. This module holds the options, the summary, the errors,
 //! and the loop of a single thread.
 
+mod exclude;
 mod parallel;
 mod source;
 mod writer;
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::filter::ExcludeCategory;
 use crate::plan::Plan;
+use crate::seekable::exclusions::ExcludedRun;
 use crate::xxh64::Xxh64;
 
-use self::parallel::compress_parallel;
+pub use self::exclude::{Exclude, KeepAll};
+use self::parallel::{compress_parallel, compress_window, write_outcome, Job};
 use self::source::Source;
 use self::writer::{Compressor, DumpWriter};
 
@@ -125,6 +130,44 @@ pub struct StreamSummary {
     /// Frames of all-zero chunks, written without the compressor.
     pub zero_frames: u64,
     pub threads: usize,
+    /// What was left out, by category.
+    pub excluded: Excluded,
+}
+
+/// Bytes left out of a dump, by category.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Excluded {
+    bytes: [u64; ExcludeCategory::ALL.len()],
+}
+
+impl Excluded {
+    fn add(&mut self, runs: &[ExcludedRun]) {
+        for run in runs {
+            self.bytes[index_of(run.category)] += run.len;
+        }
+    }
+
+    /// Bytes of `category` left out.
+    pub fn bytes(&self, category: ExcludeCategory) -> u64 {
+        self.bytes[index_of(category)]
+    }
+
+    /// Pages of `category` left out.
+    pub fn pages(&self, category: ExcludeCategory) -> u64 {
+        self.bytes(category) / 4096
+    }
+
+    /// Bytes left out, all categories together.
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes.iter().sum()
+    }
+}
+
+fn index_of(category: ExcludeCategory) -> usize {
+    ExcludeCategory::ALL
+        .iter()
+        .position(|&c| c == category)
+        .expect("ALL holds every category")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +225,20 @@ pub fn compress<W: Write>(
     plan: &Plan,
     output: W,
     options: &StreamOptions,
+    progress: impl FnMut(&Progress),
+) -> Result<(StreamSummary, W), StreamError> {
+    compress_excluding(input, plan, output, options, &mut KeepAll, progress)
+}
+
+/// [`compress`], leaving out what `exclude` says: excluded bytes are not
+/// read, come out as zeros at their place, and are described by an
+/// exclusion record after their frame (see [`crate::seekable::exclusions`]).
+pub fn compress_excluding<W: Write>(
+    input: &File,
+    plan: &Plan,
+    output: W,
+    options: &StreamOptions,
+    exclude: &mut dyn Exclude,
     mut progress: impl FnMut(&Progress),
 ) -> Result<(StreamSummary, W), StreamError> {
     let start = Instant::now();
@@ -193,6 +250,7 @@ pub fn compress<W: Write>(
     let source = Source::new(input, plan, frame_bytes);
     let mut writer = DumpWriter::new(output, frame_bytes);
     let mut hasher = Xxh64::new(0);
+    let mut excluded = Excluded::default();
     let threads = options.threads.max(1);
     let mut report = |done: u64| {
         progress(&Progress {
@@ -203,29 +261,52 @@ pub fn compress<W: Write>(
     };
     if threads == 1 {
         let mut compressor = Compressor::new(options.level);
-        let mut frame = Vec::new();
-        source.for_each_window(|offset, window| {
-            for (index, chunk) in window.chunks(frame_bytes as usize).enumerate() {
-                let chunk_offset = offset + index as u64 * frame_bytes;
-                if is_zero(chunk) {
-                    hasher.update_zeros(chunk.len() as u64);
-                    writer.zero_frame(chunk.len() as u64)?;
-                } else {
-                    hasher.update(chunk);
-                    compressor.compress_frame(chunk, chunk_offset, &mut frame)?;
-                    writer.data_frame(&frame, chunk.len() as u64)?;
-                }
-            }
-            report(offset + window.len() as u64);
-            Ok(())
-        })?;
+        let spare_frames = Mutex::new(Vec::new());
+        let zero_pages = exclude.zero_pages();
+        let mut offset = 0;
+        while offset < size {
+            let len = source.window.min(size - offset);
+            let mut runs = Vec::new();
+            exclude.exclude(offset, len, &mut runs);
+            let job = Job {
+                offset,
+                len: len as usize,
+                first_sequence: 0,
+                excluded: runs,
+            };
+            let mut result = Ok(());
+            compress_window(
+                &source,
+                &mut compressor,
+                job,
+                zero_pages,
+                &spare_frames,
+                |(_, outcome)| {
+                    result = outcome.and_then(|outcome| {
+                        write_outcome(
+                            outcome,
+                            &mut writer,
+                            &mut hasher,
+                            &mut excluded,
+                            &spare_frames,
+                        )
+                    });
+                    result.is_ok()
+                },
+            );
+            result?;
+            offset += len;
+            report(offset);
+        }
     } else {
         compress_parallel(
             &source,
             options.level,
             threads,
+            exclude,
             &mut writer,
             &mut hasher,
+            &mut excluded,
             &mut report,
         )?;
     }
@@ -240,6 +321,7 @@ pub fn compress<W: Write>(
         frames,
         zero_frames,
         threads,
+        excluded,
     };
     Ok((summary, output))
 }

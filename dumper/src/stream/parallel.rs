@@ -7,36 +7,45 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 
+use crate::seekable::exclusions::ExcludedRun;
 use crate::xxh64::Xxh64;
 
+use super::exclude::{add_zero_pages, covers, kept, runs_in_chunk, Exclude};
 use super::source::{Source, Window};
 use super::writer::{Compressor, DumpWriter};
-use super::{is_zero, StreamError};
+use super::{Excluded, StreamError};
 
 /// A window's worth of work for a compression thread: `len` bytes of the
-/// input at `offset`, the frames from `first_sequence` on.
-struct Job {
-    offset: u64,
-    len: usize,
-    first_sequence: u64,
+/// input at `offset`, the frames from `first_sequence` on, and the runs of
+/// the window to leave out (counted from `offset`).
+pub(super) struct Job {
+    pub(super) offset: u64,
+    pub(super) len: usize,
+    pub(super) first_sequence: u64,
+    pub(super) excluded: Vec<ExcludedRun>,
 }
 
 /// What a compression thread made of one chunk (one frame's worth).
-enum Outcome {
-    /// The chunk is all zero: hashing and writing it needs no bytes.
-    Zero { len: u64 },
+pub(super) enum Outcome {
+    /// The chunk is all zero, or left out, or both: hashing and writing it
+    /// needs no bytes.
+    Zero {
+        len: u64,
+        excluded: Vec<ExcludedRun>,
+    },
     /// The chunk's compressed frame, and the window holding the chunk,
-    /// still to be hashed.
+    /// still to be hashed (with zeros for its excluded runs).
     Data {
         frame: Vec<u8>,
         window: Arc<Window>,
         start: usize,
         len: usize,
+        excluded: Vec<ExcludedRun>,
     },
 }
 
 /// A compression thread's answer: a chunk's sequence number and outcome.
-type Done = (u64, Result<Outcome, StreamError>);
+pub(super) type Done = (u64, Result<Outcome, StreamError>);
 
 /// Compresses frames on `threads` threads while this thread hashes the
 /// input in order and writes the frames in order.
@@ -56,14 +65,18 @@ type Done = (u64, Result<Outcome, StreamError>);
 /// being compressed, or with chunks waiting to be written), which bounds
 /// the memory: that many windows and their compressed frames, plus one
 /// compressor per thread.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn compress_parallel<W: Write>(
     source: &Source,
     level: i32,
     threads: usize,
+    exclude: &mut dyn Exclude,
     writer: &mut DumpWriter<W>,
     hasher: &mut Xxh64,
+    excluded: &mut Excluded,
     report: &mut impl FnMut(u64),
 ) -> Result<(), StreamError> {
+    let zero_pages = exclude.zero_pages();
     let frame_bytes = source.frame_bytes;
     let window_bytes = source.window;
     let frames_per_window = (window_bytes / frame_bytes) as usize;
@@ -89,10 +102,14 @@ pub(super) fn compress_parallel<W: Write>(
                     // The writer is done, or has given up, once the queue
                     // is closed.
                     let Ok(job) = next else { return };
-                    let sent =
-                        compress_window(source, &mut compressor, &job, spare_frames, |done| {
-                            done_sender.send(done).is_ok()
-                        });
+                    let sent = compress_window(
+                        source,
+                        &mut compressor,
+                        job,
+                        zero_pages,
+                        spare_frames,
+                        |done| done_sender.send(done).is_ok(),
+                    );
                     if !sent {
                         return;
                     }
@@ -117,12 +134,15 @@ pub(super) fn compress_parallel<W: Write>(
             let frames = len.div_ceil(frame_bytes) as usize;
             while queue.pending.len() + frames > max_in_flight {
                 queue.wait_for_one()?;
-                queue.write_ready(writer, hasher)?;
+                queue.write_ready(writer, hasher, excluded)?;
             }
+            let mut runs = Vec::new();
+            exclude.exclude(offset, len, &mut runs);
             let job = Job {
                 offset,
                 len: len as usize,
                 first_sequence: sequence,
+                excluded: runs,
             };
             job_sender
                 .send(job)
@@ -131,12 +151,12 @@ pub(super) fn compress_parallel<W: Write>(
             sequence += frames as u64;
             offset += len;
             queue.collect_finished()?;
-            queue.write_ready(writer, hasher)?;
+            queue.write_ready(writer, hasher, excluded)?;
             report((queue.written * frame_bytes).min(source.size));
         }
         while !queue.pending.is_empty() {
             queue.wait_for_one()?;
-            queue.write_ready(writer, hasher)?;
+            queue.write_ready(writer, hasher, excluded)?;
         }
         report(source.size);
         // Closing the job queue ends the threads; the scope waits for them.
@@ -153,45 +173,110 @@ const WINDOWS_IN_FLIGHT_PER_THREAD: usize = 4;
 
 /// A compression thread's work on one window: an outcome for each chunk,
 /// handed to `send` as soon as it is known. Returns false once `send` does
-/// (the writer has given up).
-fn compress_window(
+/// (the writer has given up). A window left out whole is not mapped at
+/// all, and no excluded byte is ever read.
+pub(super) fn compress_window(
     source: &Source,
     compressor: &mut Compressor,
-    job: &Job,
+    job: Job,
+    zero_pages: bool,
     spare_frames: &Mutex<Vec<Vec<u8>>>,
     mut send: impl FnMut(Done) -> bool,
 ) -> bool {
-    let frame_bytes = source.frame_bytes as usize;
-    let window = match source.window(job.offset, job.len, Vec::new()) {
-        Ok(window) => Arc::new(window),
-        Err(error) => return send((job.first_sequence, Err(error))),
+    let frame_bytes = source.frame_bytes;
+    let chunks: Vec<(u64, u64, Vec<ExcludedRun>)> = (0..job.len as u64)
+        .step_by(frame_bytes as usize)
+        .map(|start| {
+            let len = frame_bytes.min(job.len as u64 - start);
+            (start, len, runs_in_chunk(&job.excluded, start, len))
+        })
+        .collect();
+    let window = if chunks.iter().all(|(_, len, runs)| covers(runs, *len)) {
+        None
+    } else {
+        match source.window(job.offset, job.len, Vec::new()) {
+            Ok(window) => Some(Arc::new(window)),
+            Err(error) => return send((job.first_sequence, Err(error))),
+        }
     };
-    for (index, chunk) in window.bytes().chunks(frame_bytes).enumerate() {
-        let start = index * frame_bytes;
-        let outcome = if is_zero(chunk) {
-            Ok(Outcome::Zero {
-                len: chunk.len() as u64,
-            })
-        } else {
-            let mut frame = spare_frames
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop()
-                .unwrap_or_default();
-            compressor
-                .compress_frame(chunk, job.offset + start as u64, &mut frame)
-                .map(|()| Outcome::Data {
-                    frame,
-                    window: Arc::clone(&window),
-                    start,
-                    len: chunk.len(),
-                })
+    for (index, (start, len, mut excluded)) in chunks.into_iter().enumerate() {
+        let outcome = match &window {
+            Some(window) if !covers(&excluded, len) => {
+                let chunk = &window.bytes()[start as usize..(start + len) as usize];
+                if add_zero_pages(chunk, &mut excluded, zero_pages) {
+                    Ok(Outcome::Zero { len, excluded })
+                } else {
+                    let mut frame = spare_frames
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .pop()
+                        .unwrap_or_default();
+                    let offset = job.offset + start;
+                    let compressed = if excluded.is_empty() {
+                        compressor.compress_frame(chunk, offset, &mut frame)
+                    } else {
+                        compressor.compress_masked(chunk, &excluded, offset, &mut frame)
+                    };
+                    compressed.map(|()| Outcome::Data {
+                        frame,
+                        window: Arc::clone(window),
+                        start: start as usize,
+                        len: len as usize,
+                        excluded,
+                    })
+                }
+            }
+            _ => Ok(Outcome::Zero { len, excluded }),
         };
         if !send((job.first_sequence + index as u64, outcome)) {
             return false;
         }
     }
     true
+}
+
+/// Hashes and writes one chunk's outcome, and counts what was left out.
+pub(super) fn write_outcome<W: Write>(
+    outcome: Outcome,
+    writer: &mut DumpWriter<W>,
+    hasher: &mut Xxh64,
+    excluded_bytes: &mut Excluded,
+    spare_frames: &Mutex<Vec<Vec<u8>>>,
+) -> Result<(), StreamError> {
+    match outcome {
+        Outcome::Zero { len, excluded } => {
+            hasher.update_zeros(len);
+            excluded_bytes.add(&excluded);
+            writer.zero_frame(len, &excluded)
+        }
+        Outcome::Data {
+            frame,
+            window,
+            start,
+            len,
+            excluded,
+        } => {
+            let chunk = &window.bytes()[start..start + len];
+            if excluded.is_empty() {
+                hasher.update(chunk);
+            } else {
+                let mut at = 0;
+                for (from, to) in kept(&excluded, len as u64) {
+                    hasher.update_zeros(from - at);
+                    hasher.update(&chunk[from as usize..to as usize]);
+                    at = to;
+                }
+                hasher.update_zeros(len as u64 - at);
+            }
+            excluded_bytes.add(&excluded);
+            let result = writer.data_frame(&frame, len as u64, &excluded);
+            spare_frames
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(frame);
+            result
+        }
+    }
 }
 
 /// The chunks between the last frame written and the last chunk handed
@@ -231,29 +316,12 @@ impl ReorderQueue<'_> {
         &mut self,
         writer: &mut DumpWriter<W>,
         hasher: &mut Xxh64,
+        excluded: &mut Excluded,
     ) -> Result<(), StreamError> {
         while let Some(outcome) = self.pending.front_mut().and_then(Option::take) {
             self.pending.pop_front();
             self.written += 1;
-            match outcome {
-                Outcome::Zero { len } => {
-                    hasher.update_zeros(len);
-                    writer.zero_frame(len)?;
-                }
-                Outcome::Data {
-                    frame,
-                    window,
-                    start,
-                    len,
-                } => {
-                    hasher.update(&window.bytes()[start..start + len]);
-                    writer.data_frame(&frame, len as u64)?;
-                    self.spare_frames
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(frame);
-                }
-            }
+            write_outcome(outcome, writer, hasher, excluded, self.spare_frames)?;
         }
         Ok(())
     }

@@ -280,3 +280,186 @@ fn bad_frame_sizes_are_refused() {
         ));
     }
 }
+
+/// Leaves out fixed runs of the output, given in output offsets.
+struct FixedRuns {
+    runs: Vec<ExcludedRun>,
+    zero_pages: bool,
+}
+
+impl Exclude for FixedRuns {
+    fn exclude(&mut self, offset: u64, len: u64, runs: &mut Vec<ExcludedRun>) {
+        for run in &self.runs {
+            let from = run.start.max(offset);
+            let to = run.end().min(offset + len);
+            if from < to {
+                runs.push(ExcludedRun {
+                    start: from - offset,
+                    len: to - from,
+                    category: run.category,
+                });
+            }
+        }
+    }
+
+    fn zero_pages(&self) -> bool {
+        self.zero_pages
+    }
+}
+
+fn run(start: u64, len: u64, category: ExcludeCategory) -> ExcludedRun {
+    ExcludedRun {
+        start,
+        len,
+        category,
+    }
+}
+
+/// Excluded bytes come out as zeros at their place, stock zstd reads the
+/// dump, the hash is of what it gives, every frame's record says what was
+/// left out of it, and threads write the same bytes as one thread.
+#[test]
+fn excluded_runs_are_zeros_recorded_after_their_frames() {
+    use crate::seekable::reader::Dump;
+    use ExcludeCategory::*;
+    let page = 4096u64;
+    let frame = 64 << 10;
+    let data = sample_input(3 << 20);
+    let runs = vec![
+        // Part of a frame, across a frame boundary, and a whole frame.
+        run(5 * page, 3 * page, Cache),
+        run(frame - page, 2 * page, Free),
+        run(4 * frame, frame, User),
+        // Pages whose data is zero anyway, and a whole window of them.
+        run(300 * page, 20 * page, Hwpoison),
+    ];
+    for zero_pages in [false, true] {
+        let mut dumps = Vec::new();
+        for threads in [1, 2, 3] {
+            let options = StreamOptions {
+                level: 1,
+                threads,
+                frame_bytes: Some(frame),
+            };
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(&data).unwrap();
+            let mut exclude = FixedRuns {
+                runs: runs.clone(),
+                zero_pages,
+            };
+            let (summary, dump) = compress_excluding(
+                &file,
+                &Plan::whole(data.len() as u64),
+                Vec::new(),
+                &options,
+                &mut exclude,
+                |_| {},
+            )
+            .unwrap();
+            let mut expected = data.clone();
+            for run in &runs {
+                expected[run.start as usize..run.end() as usize].fill(0);
+            }
+            let decoded = zstd::decode_all(&dump[..]).unwrap();
+            assert!(decoded == expected, "threads {threads}");
+            assert_eq!(summary.xxh64, xxhash_rust::xxh64::xxh64(&expected, 0));
+            assert_eq!(summary.excluded.pages(Cache), 3);
+            assert_eq!(summary.excluded.pages(Free), 2);
+            assert_eq!(summary.excluded.pages(User), 16);
+            assert_eq!(summary.excluded.pages(Hwpoison), 20);
+            let zero_pages_kept = expected
+                .chunks(page as usize)
+                .enumerate()
+                .filter(|(index, bytes)| {
+                    let at = *index as u64 * page;
+                    !runs.iter().any(|r| (r.start..r.end()).contains(&at))
+                        && bytes.iter().all(|&b| b == 0)
+                })
+                .count() as u64;
+            assert_eq!(
+                summary.excluded.pages(Zero),
+                if zero_pages { zero_pages_kept } else { 0 }
+            );
+
+            // The reader finds each frame's record, and the runs of all
+            // records are those asked for, with the zero pages.
+            let reader = Dump::open(dump.clone()).unwrap();
+            assert!(reader.verify(|_, _| {}).is_ok());
+            let mut found = Vec::new();
+            for (index, info) in reader.frames().iter().enumerate() {
+                for r in reader.exclusions(index).unwrap() {
+                    found.push(run(info.decompressed_offset + r.start, r.len, r.category));
+                }
+            }
+            let not_zero: Vec<ExcludedRun> = found
+                .iter()
+                .copied()
+                .filter(|r| r.category != Zero)
+                .collect();
+            let mut asked = runs.clone();
+            asked.sort_by_key(|r| r.start);
+            let mut merged: Vec<ExcludedRun> = Vec::new();
+            for r in not_zero {
+                match merged.last_mut() {
+                    Some(last) if last.end() == r.start && last.category == r.category => {
+                        last.len += r.len
+                    }
+                    _ => merged.push(r),
+                }
+            }
+            assert_eq!(merged, asked);
+            let zero_found: u64 = found
+                .iter()
+                .filter(|r| r.category == Zero)
+                .map(|r| r.len / page)
+                .sum();
+            assert_eq!(zero_found, summary.excluded.pages(Zero));
+            dumps.push(dump);
+        }
+        assert!(dumps.iter().all(|dump| *dump == dumps[0]));
+    }
+}
+
+/// Bytes left out are never read: here they lie past the end of the
+/// file, where touching the mapping would kill the test with SIGBUS.
+#[test]
+fn excluded_bytes_are_never_read() {
+    let page = 4096u64;
+    let frame = 64 << 10;
+    let data = sample_input(4 * frame as usize);
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&data).unwrap();
+    // The plan claims 3 frames and 2 pages more than the file has.
+    let claimed = data.len() as u64 + 3 * frame + 2 * page;
+    let options = StreamOptions {
+        level: 1,
+        threads: 1,
+        frame_bytes: Some(frame),
+    };
+    for threads in [1, 2] {
+        let mut exclude = FixedRuns {
+            runs: vec![run(
+                data.len() as u64,
+                claimed - data.len() as u64,
+                ExcludeCategory::Hwpoison,
+            )],
+            zero_pages: false,
+        };
+        let (summary, dump) = compress_excluding(
+            &file,
+            &Plan::whole(claimed),
+            Vec::new(),
+            &StreamOptions { threads, ..options },
+            &mut exclude,
+            |_| {},
+        )
+        .unwrap();
+        let decoded = zstd::decode_all(&dump[..]).unwrap();
+        assert_eq!(decoded.len() as u64, claimed);
+        assert!(decoded[..data.len()] == data[..]);
+        assert_eq!(
+            summary.excluded.pages(ExcludeCategory::Hwpoison),
+            3 * 16 + 2
+        );
+    }
+}

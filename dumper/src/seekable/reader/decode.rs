@@ -144,7 +144,7 @@ impl FrameDecoder {
             }
             if hint == 0 {
                 self.finished = true;
-                self.check_end()?;
+                self.check_end(reader)?;
             } else if produced == 0 && consumed == 0 {
                 // zstd buffers partial input and always moves when it has
                 // input and room: stuck means the frame wants more bytes
@@ -167,18 +167,34 @@ impl FrameDecoder {
     }
 
     /// Checks a frame that zstd says is complete (zstd has checked its own
-    /// checksum by then).
-    pub(super) fn check_end(&self) -> Result<(), SeekableError> {
+    /// checksum by then). What the seek table counts after the frame's end
+    /// must be the frame's exclusion record.
+    pub(super) fn check_end<R: ReadAt + ?Sized>(&self, reader: &R) -> Result<(), SeekableError> {
         let frame = self.frame;
         let offset = self.info.compressed_offset;
         let trailing =
             (self.input.len() - self.input_pos) as u64 + (self.compressed_end() - self.next_in);
         if trailing > 0 {
-            return Err(SeekableError::TrailingData {
+            let record_at = self.compressed_end() - trailing;
+            let mut magic = [0u8; 4];
+            let is_record = (8..=MAX_RECORD_BYTES).contains(&trailing)
+                && reader.read_exact_at(&mut magic, record_at).is_ok()
+                && u32::from_le_bytes(magic) == EXCLUSION_MAGIC;
+            if !is_record {
+                return Err(SeekableError::TrailingData {
+                    frame,
+                    offset,
+                    trailing,
+                });
+            }
+            read_record(
+                reader,
                 frame,
                 offset,
+                record_at,
                 trailing,
-            });
+                self.info.decompressed_size,
+            )?;
         }
         if self.produced != self.info.decompressed_size {
             return Err(SeekableError::SizeMismatch {
@@ -199,6 +215,35 @@ impl FrameDecoder {
             _ => Ok(()),
         }
     }
+}
+
+/// The largest exclusion record read: a frame of 64 MiB with every other
+/// page left out records 8192 runs of at most 21 bytes each.
+pub(super) const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// Reads and decodes the exclusion record of `len` bytes at `at`, which
+/// follows frame `frame` (at `offset`) of `frame_len` decompressed bytes.
+pub(super) fn read_record<R: ReadAt + ?Sized>(
+    reader: &R,
+    frame: usize,
+    offset: u64,
+    at: u64,
+    len: u64,
+    frame_len: u64,
+) -> Result<Vec<ExcludedRun>, SeekableError> {
+    let mut bytes = vec![0u8; len.min(MAX_RECORD_BYTES) as usize];
+    reader
+        .read_exact_at(&mut bytes, at)
+        .map_err(|source| SeekableError::Read {
+            what: "exclusion record",
+            offset: at,
+            source,
+        })?;
+    decode_record(&bytes, frame_len).map_err(|problem| SeekableError::BadExclusionRecord {
+        frame,
+        offset,
+        problem,
+    })
 }
 
 /// Decoded pieces of frames, least recently used evicted first.

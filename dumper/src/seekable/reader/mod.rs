@@ -29,6 +29,7 @@ use crate::xxh64::Xxh64;
 use thiserror::Error;
 use zstd::zstd_safe::{self, DCtx, InBuffer, OutBuffer, ResetDirective};
 
+use super::exclusions::{decode_record, ExcludedRun, RecordProblem, EXCLUSION_MAGIC};
 use super::{
     zero_checksum, CHECKSUM_FLAG, ENTRY_BYTES, FOOTER_BYTES, MAX_FRAMES, MAX_FRAME_BYTES,
     SEEKABLE_MAGIC, SKIPPABLE_MAGIC, ZSTD_MAGIC,
@@ -287,6 +288,14 @@ pub enum SeekableError {
         offset: u64,
         trailing: u64,
     },
+    #[error(
+        "frame {frame} at offset {offset:#x} is followed by a bad exclusion record: {problem}"
+    )]
+    BadExclusionRecord {
+        frame: usize,
+        offset: u64,
+        problem: RecordProblem,
+    },
     #[error("frame {frame} at offset {offset:#x} decompresses to {actual} bytes, not {expected}")]
     SizeMismatch {
         frame: usize,
@@ -321,6 +330,7 @@ impl SeekableError {
             | SeekableError::Decompress { frame, .. }
             | SeekableError::FrameTruncated { frame, .. }
             | SeekableError::TrailingData { frame, .. }
+            | SeekableError::BadExclusionRecord { frame, .. }
             | SeekableError::SizeMismatch { frame, .. }
             | SeekableError::ChecksumMismatch { frame, .. } => Some(frame),
             SeekableError::Read { .. }
@@ -362,6 +372,15 @@ impl SeekableError {
                 frame,
                 offset,
                 trailing,
+            },
+            SeekableError::BadExclusionRecord {
+                frame,
+                offset,
+                ref problem,
+            } => SeekableError::BadExclusionRecord {
+                frame,
+                offset,
+                problem: problem.clone(),
             },
             SeekableError::SizeMismatch {
                 frame,
@@ -470,6 +489,50 @@ impl<R: ReadAt> Dump<R> {
 
     pub fn frames(&self) -> &[FrameInfo] {
         &self.frames
+    }
+
+    /// The runs a dump level left out of frame `frame` (zeros in the dump),
+    /// from the exclusion record that follows the frame; none when it has
+    /// no record. The record starts where the zstd frame ends: inside the
+    /// seek table's entry, or as the next skippable frame of a dump read
+    /// without its table.
+    pub fn exclusions(&self, frame: usize) -> Result<Vec<ExcludedRun>, SeekableError> {
+        let Some(info) = self.frames.get(frame).copied() else {
+            return Ok(Vec::new());
+        };
+        let offset = info.compressed_offset;
+        let mut peeker = Peeker::new(&self.reader);
+        let end = match scan_one(&mut peeker, offset, info.decompressed_offset)? {
+            ScanStep::Frame(found) => found.compressed_end(),
+            _ => return Err(SeekableError::FrameTruncated { frame, offset }),
+        };
+        let mut header = [0u8; 8];
+        if end + 8 > self.reader.size() || self.reader.read_exact_at(&mut header, end).is_err() {
+            return Ok(Vec::new());
+        }
+        let [m0, m1, m2, m3, s0, s1, s2, s3] = header;
+        if u32::from_le_bytes([m0, m1, m2, m3]) != EXCLUSION_MAGIC {
+            return Ok(Vec::new());
+        }
+        let len = 8 + u64::from(u32::from_le_bytes([s0, s1, s2, s3]));
+        if end + len > self.reader.size() || len > MAX_RECORD_BYTES {
+            return Err(SeekableError::BadExclusionRecord {
+                frame,
+                offset,
+                problem: RecordProblem::Size {
+                    said: len - 8,
+                    actual: self.reader.size().saturating_sub(end + 8),
+                },
+            });
+        }
+        read_record(
+            &self.reader,
+            frame,
+            offset,
+            end,
+            len,
+            info.decompressed_size,
+        )
     }
 
     /// The size of the vmcore the intact frames decompress to.
