@@ -56,6 +56,7 @@ use thiserror::Error;
 use crate::elf::ReadAt;
 use crate::vmcore::{Vmcore, VmcoreError};
 
+pub mod exclude;
 mod keys;
 pub mod layout;
 pub mod memmap;
