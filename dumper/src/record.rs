@@ -78,6 +78,59 @@ impl NetworkRecord {
     }
 }
 
+/// Pages a dump level left out, by category, with makedumpfile's meanings
+/// (see [`crate::filter::ExcludeCategory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+pub struct ExcludedPages {
+    pub zero: u64,
+    pub cache: u64,
+    pub cache_private: u64,
+    pub user: u64,
+    pub free: u64,
+    pub hwpoison: u64,
+    pub offline: u64,
+}
+
+impl ExcludedPages {
+    /// The counts `pages` gives for each category.
+    pub fn from_counts(pages: impl Fn(crate::filter::ExcludeCategory) -> u64) -> ExcludedPages {
+        use crate::filter::ExcludeCategory::*;
+        ExcludedPages {
+            zero: pages(Zero),
+            cache: pages(Cache),
+            cache_private: pages(CachePrivate),
+            user: pages(User),
+            free: pages(Free),
+            hwpoison: pages(Hwpoison),
+            offline: pages(Offline),
+        }
+    }
+
+    /// All categories together.
+    pub fn total(&self) -> u64 {
+        self.zero
+            + self.cache
+            + self.cache_private
+            + self.user
+            + self.free
+            + self.hwpoison
+            + self.offline
+    }
+
+    fn to_json(self) -> JsonObject {
+        let mut json = JsonObject::compact();
+        json.number("zero", Some(self.zero));
+        json.number("cache", Some(self.cache));
+        json.number("cache_private", Some(self.cache_private));
+        json.number("user", Some(self.user));
+        json.number("free", Some(self.free));
+        json.number("hwpoison", Some(self.hwpoison));
+        json.number("offline", Some(self.offline));
+        json
+    }
+}
+
 /// The fields of `lifeboat.json`. Sizes are bytes, durations seconds.
 /// Fields derived from others when written (`crash_time_utc`,
 /// `dump_rate_mb_per_s`) are not kept when read.
@@ -119,6 +172,15 @@ pub struct Record {
     pub dump_file: String,
     pub dump_bytes: Option<u64>,
     pub compression_level: i32,
+    /// makedumpfile's dump level the capture was asked for.
+    pub dump_level: Option<u8>,
+    /// Pages the dump level left out (zeros in the dump), by category.
+    pub excluded_pages: Option<ExcludedPages>,
+    /// Pages whose `struct page` could not be read or made sense of: kept.
+    pub unclassifiable_pages: Option<u64>,
+    /// Why the filter could not be set up: the dump then left out zero
+    /// pages only (if the level asked for that), and is still complete.
+    pub filter_error: Option<String>,
     #[cfg_attr(feature = "serde", serde(deserialize_with = "read::hex_u64"))]
     pub xxh64: Option<u64>,
     pub read_method: Option<String>,
@@ -177,6 +239,13 @@ impl Record {
         json.string("dump_file", Some(&self.dump_file));
         json.number("dump_bytes", self.dump_bytes);
         json.number("compression_level", Some(self.compression_level));
+        json.number("dump_level", self.dump_level);
+        json.object(
+            "excluded_pages",
+            self.excluded_pages.map(ExcludedPages::to_json),
+        );
+        json.number("unclassifiable_pages", self.unclassifiable_pages);
+        json.string("filter_error", self.filter_error.as_deref());
         json.string("xxh64", self.xxh64.map(|h| format!("{h:016x}")).as_deref());
         json.string("read_method", self.read_method.as_deref());
         json.decimal("dump_seconds", self.dump_seconds);
@@ -392,6 +461,18 @@ mod tests {
             dump_file: "dump.202612030915.zst".into(),
             dump_bytes: Some(4096),
             compression_level: -3,
+            dump_level: Some(31),
+            excluded_pages: Some(ExcludedPages {
+                zero: 1,
+                cache: 2,
+                cache_private: 3,
+                user: 4,
+                free: 5,
+                hwpoison: 6,
+                offline: 7,
+            }),
+            unclassifiable_pages: Some(8),
+            filter_error: Some("VMCOREINFO has no SIZE(page)".into()),
             xxh64: Some(0x0123_4567_89ab_cdef),
             read_method: Some("mmap".into()),
             dump_seconds: Some(2.5),
