@@ -42,10 +42,14 @@
 //!   the direct map and a page-table walk for everything else (vmemmap).
 //! - [`memmap`]: the `mem_section` walk that finds each frame's
 //!   `struct page`, with the vmemmap base every section must agree on.
+//! - [`classify`]: makedumpfile's decision for one frame, in its order,
+//!   from the frame's `struct page` (and a compound head's `page[1]`): kept,
+//!   left out as one category with the frames the decision covers (a free
+//!   block, a compound page), or unclassifiable and kept.
 //!
-//! Still to come: the classifier proper (makedumpfile's decision order over
-//! the struct pages) and its windows in step with the output stream; none
-//! of this is wired into the stream, the configuration or the commands yet.
+//! Still to come: the decision over windows of frames in step with the
+//! output stream; none of this is wired into the stream, the configuration
+//! or the commands yet.
 //!
 //! Bad input never costs the dump: any [`FilterError`] from setting the
 //! filter up means the caller dumps with zero-page exclusion only, and says
@@ -56,9 +60,12 @@ use thiserror::Error;
 use crate::elf::ReadAt;
 use crate::vmcore::{Vmcore, VmcoreError};
 
+pub mod classify;
 mod keys;
 pub mod layout;
 pub mod memmap;
+#[cfg(test)]
+mod testinfo;
 #[cfg(test)]
 mod testmem;
 pub mod x86_64;
