@@ -43,6 +43,11 @@ const TARGETS: &[Target] = &[
         what: "dumps: zstd frames, the seek table, truncated dumps",
     },
     Target {
+        crate_dir: "dumper",
+        name: "classify",
+        what: "struct pages of any layout VMCOREINFO describes, at any dump level",
+    },
+    Target {
         crate_dir: "blkid",
         name: "device",
         what: "block devices' first bytes: filesystem superblocks, GPT and DOS tables",

@@ -314,9 +314,32 @@ pub struct Section {
 }
 
 impl MemMap {
+    /// A memory map with vmemmap at `vmemmap` and `struct page`s for the
+    /// pfns of `present` (ascending, not adjacent), for tests that need no
+    /// `mem_section` walk.
+    #[cfg(test)]
+    pub(crate) fn synthetic(
+        vmemmap: u64,
+        struct_page_size: u64,
+        pfns_per_section: u64,
+        present: Vec<Range<u64>>,
+    ) -> MemMap {
+        MemMap {
+            vmemmap,
+            struct_page_size,
+            pfns_per_section,
+            present,
+        }
+    }
+
     /// The vmemmap base: the virtual address of pfn 0's `struct page`.
     pub fn vmemmap(&self) -> u64 {
         self.vmemmap
+    }
+
+    /// `SIZE(page)`: the stride of the memory map.
+    pub fn struct_page_size(&self) -> u64 {
+        self.struct_page_size
     }
 
     /// Pfns with a `struct page`, in ascending runs.

@@ -42,10 +42,21 @@
 //!   the direct map and a page-table walk for everything else (vmemmap).
 //! - [`memmap`]: the `mem_section` walk that finds each frame's
 //!   `struct page`, with the vmemmap base every section must agree on.
+//! - [`classify`]: makedumpfile's decision for one frame, in its order,
+//!   from the frame's `struct page` (and a compound head's `page[1]`): kept,
+//!   left out as one category with the frames the decision covers (a free
+//!   block, a compound page), or unclassifiable and kept.
+//! - [`window`]: that decision over a range of frames one window at a time,
+//!   in step with an output stream and without a bitmap of all RAM: the
+//!   excluded runs of each window, pages by category, frames left
+//!   unclassified and struct-page bytes read, the struct pages read in
+//!   large contiguous reads and an exclusion that runs past a window (an
+//!   order-10 free block, a 1 GiB hugetlb folio) carried into the next.
 //!
-//! Still to come: the classifier proper (makedumpfile's decision order over
-//! the struct pages) and its windows in step with the output stream; none
-//! of this is wired into the stream, the configuration or the commands yet.
+//! Still to come: wiring the windows into the stream (the frames left out
+//! written as zeros, zero pages found from their contents, the counts
+//! recorded), the configuration and the commands; nothing here is used by
+//! them yet.
 //!
 //! Bad input never costs the dump: any [`FilterError`] from setting the
 //! filter up means the caller dumps with zero-page exclusion only, and says
@@ -56,12 +67,16 @@ use thiserror::Error;
 use crate::elf::ReadAt;
 use crate::vmcore::{Vmcore, VmcoreError};
 
+pub mod classify;
 pub mod exclude;
 mod keys;
 pub mod layout;
 pub mod memmap;
 #[cfg(test)]
+mod testinfo;
+#[cfg(test)]
 mod testmem;
+pub mod window;
 pub mod x86_64;
 
 /// The crashed machine's physical memory, as the filter reads it: through
@@ -325,6 +340,10 @@ pub enum FilterError {
     },
     #[error("no memory section below pfn {end_pfn:#x} has a memory map")]
     NoMemorySections { end_pfn: u64 },
+
+    // Classifying.
+    #[error("the memory map has {memmap} byte struct pages, the layout {layout} byte ones")]
+    MemMapStride { memmap: u64, layout: u64 },
 }
 
 #[cfg(test)]

@@ -22,13 +22,17 @@ impl SparseMemory {
     }
 
     pub fn write(&mut self, paddr: u64, bytes: &[u8]) {
-        for (index, byte) in bytes.iter().enumerate() {
-            let at = paddr + index as u64;
+        let mut done = 0;
+        while done < bytes.len() {
+            let at = paddr + done as u64;
+            let offset = (at % FRAME) as usize;
+            let len = (FRAME as usize - offset).min(bytes.len() - done);
             let frame = self
                 .frames
                 .entry(at / FRAME)
                 .or_insert_with(|| Box::new([0; FRAME as usize]));
-            frame[(at % FRAME) as usize] = *byte;
+            frame[offset..offset + len].copy_from_slice(&bytes[done..done + len]);
+            done += len;
         }
     }
 
@@ -76,15 +80,19 @@ impl SparseMemory {
 
 impl PhysRead for SparseMemory {
     fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> Result<(), VmcoreError> {
-        for (index, byte) in buf.iter_mut().enumerate() {
+        let mut done = 0;
+        while done < buf.len() {
             let at = paddr
-                .checked_add(index as u64)
+                .checked_add(done as u64)
                 .ok_or(VmcoreError::UnmappedPhysical { paddr: u64::MAX })?;
             let frame = self
                 .frames
                 .get(&(at / FRAME))
                 .ok_or(VmcoreError::UnmappedPhysical { paddr: at })?;
-            *byte = frame[(at % FRAME) as usize];
+            let offset = (at % FRAME) as usize;
+            let len = (FRAME as usize - offset).min(buf.len() - done);
+            buf[done..done + len].copy_from_slice(&frame[offset..offset + len]);
+            done += len;
         }
         Ok(())
     }
