@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use dumper::elf::read_core_headers;
+use dumper::filter::exclude::Filtering;
+use dumper::filter::{DumpLevel, ExcludeCategory};
 use dumper::output::{Destination as _, DirDestination};
-use dumper::stream::{compress_file, StreamOptions, StreamSummary};
+use dumper::plan::Plan;
+use dumper::stream::{compress_excluding, Exclude, StreamOptions, StreamSummary};
+use dumper::vmcore::Vmcore;
 
 use crate::input::{human, percent};
 use crate::{progress, Exit, EXIT_STATUS};
@@ -37,8 +41,17 @@ use crate::{progress, Exit, EXIT_STATUS};
 /// not in makedumpfile's format: read it with lifeboat, or `zstd -d` it
 /// back into the ELF vmcore that crash and drgn open.
 ///
-/// The summary goes to standard error: sizes, time, rate, frames, and the
-/// XXH64 of the vmcore as `xxhsum -H64` prints it.
+/// With `--dump-level` (`-d`), pages are left out as makedumpfile's `-d`
+/// leaves them out, decided from the vmcore's VMCOREINFO and the crashed
+/// kernel's memory map: they come out as zeros at their place, and each
+/// frame's exclusion record says which and why. Hardware-poisoned and
+/// offline pages are left out at every level. When the pages cannot be
+/// classified (no VMCOREINFO, a memory map that makes no sense), the save
+/// still happens, leaving out zero pages only, and says why.
+///
+/// The summary goes to standard error: sizes, time, rate, frames, pages
+/// left out, and the XXH64 of what the dump decompresses to, as `xxhsum
+/// -H64` prints it.
 #[derive(clap::Args)]
 #[command(after_long_help = EXIT_STATUS)]
 pub struct Args {
@@ -55,6 +68,12 @@ pub struct Args {
     /// [default: 1 MiB, or what keeps a dump under 131072 frames].
     #[arg(long, value_name = "BYTES")]
     frame_size: Option<u64>,
+    /// makedumpfile's dump level: 0 keeps every page; add 1 for zero pages,
+    /// 2 page cache, 4 page cache with private data, 8 user data, 16 free
+    /// pages (31: all of them, as distributions' kdump does).
+    #[arg(long, short = 'd', value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=31))]
+    dump_level: u8,
     /// The vmcore: /proc/vmcore, or an ELF vmcore file.
     input: PathBuf,
     /// Where to write the dump; `-` or nothing for standard output.
@@ -90,31 +109,49 @@ pub fn run(args: Args) -> Result<Exit> {
         threads,
         frame_bytes: args.frame_size,
     };
+    let level = DumpLevel::new(args.dump_level)?;
+    let view = Vmcore::open(&input)
+        .map_err(|error| format!("cannot read its headers: {}", dumper::error_chain(&error)));
+    let mut filtering = Filtering::new(view.as_ref().map_err(Clone::clone), level);
+    if let Some(error) = &filtering.error {
+        eprintln!(
+            "lifeboat: warning: dump level {level}: cannot classify the pages of {} ({error}); leaving out {}",
+            args.input.display(),
+            if level.excludes(ExcludeCategory::Zero) { "zero pages only" } else { "nothing" }
+        );
+    }
     let (summary, destination) = match args.output.as_deref() {
         Some(output) if output != Path::new("-") => (
-            save_to_file(&input, size, &options, output)?,
+            save_to_file(&input, size, &options, filtering.exclude(), output)?,
             output.display().to_string(),
         ),
         _ => (
-            save_to_stdout(&input, size, &options)?,
+            save_to_stdout(&input, size, &options, filtering.exclude())?,
             "standard output".to_owned(),
         ),
     };
     print_summary(&args.input, &destination, &summary);
+    print_exclusions(level, &summary, filtering.unclassifiable());
     Ok(Exit::Success)
 }
 
-fn save_to_stdout(input: &File, size: u64, options: &StreamOptions) -> Result<StreamSummary> {
+fn save_to_stdout(
+    input: &File,
+    size: u64,
+    options: &StreamOptions,
+    exclude: &mut dyn Exclude,
+) -> Result<StreamSummary> {
     let stdout = io::stdout();
     if stdout.is_terminal() {
         bail!("refusing to write a dump to a terminal: give OUTPUT or redirect standard output");
     }
     let bar = progress::bytes(size, "saving");
     let out = BufWriter::with_capacity(1 << 20, stdout.lock());
-    let (summary, mut out) = compress_file(input, size, out, options, |p| {
-        bar.set_position(p.bytes_done)
-    })
-    .context("cannot save the dump to standard output")?;
+    let (summary, mut out) =
+        compress_excluding(input, &Plan::whole(size), out, options, exclude, |p| {
+            bar.set_position(p.bytes_done)
+        })
+        .context("cannot save the dump to standard output")?;
     out.flush()
         .context("cannot write the dump to standard output")?;
     bar.finish_and_clear();
@@ -128,6 +165,7 @@ fn save_to_file(
     input: &File,
     size: u64,
     options: &StreamOptions,
+    exclude: &mut dyn Exclude,
     output: &Path,
 ) -> Result<StreamSummary> {
     let Some(name) = output.file_name().and_then(|name| name.to_str()) else {
@@ -140,9 +178,10 @@ fn save_to_file(
     let artifact = DirDestination::at(dir).create(name)?;
     let partial = artifact.describe();
     let bar = progress::bytes(size, "saving");
-    let (summary, artifact) = compress_file(input, size, artifact, options, |p| {
-        bar.set_position(p.bytes_done)
-    })
+    let (summary, artifact) =
+        compress_excluding(input, &Plan::whole(size), artifact, options, exclude, |p| {
+            bar.set_position(p.bytes_done)
+        })
     .with_context(|| {
         format!(
             "saving stopped; what was written is in {partial} (`lifeboat decompress --recover` reads it)"
@@ -175,5 +214,24 @@ fn print_summary(input: &Path, destination: &str, summary: &StreamSummary) {
         if summary.threads == 1 { "" } else { "s" },
         summary.read_method.as_str(),
         summary.xxh64,
+    );
+}
+
+/// What the dump level left out, by category, as pages of 4 KiB.
+fn print_exclusions(level: DumpLevel, summary: &StreamSummary, unclassifiable: Option<u64>) {
+    let counts: Vec<String> = ExcludeCategory::ALL
+        .iter()
+        .map(|&category| format!("{} {}", category.name(), summary.excluded.pages(category)))
+        .collect();
+    let unclassifiable = match unclassifiable {
+        Some(pages) if pages > 0 => {
+            format!("; {pages} pages could not be classified and were kept")
+        }
+        _ => String::new(),
+    };
+    eprintln!(
+        "lifeboat: dump level {level}: left out {} pages ({}){unclassifiable}",
+        summary.excluded.total_bytes() / 4096,
+        counts.join(", ")
     );
 }

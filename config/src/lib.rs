@@ -330,6 +330,9 @@ pub struct Config {
     pub final_action: FinalAction,
     /// zstd level of the dump stream.
     pub compression_level: i32,
+    /// makedumpfile's dump level, 0 to 31: which pages the dump leaves out
+    /// (1 zero, 2 cache, 4 cache with private data, 8 user data, 16 free).
+    pub dump_level: u8,
     /// Threads compressing frames; 0 means one per online CPU (capture
     /// kernels usually boot with `nr_cpus=1`).
     pub compression_threads: u32,
@@ -362,6 +365,23 @@ pub fn check_compression_level(level: i64) -> Result<i32, String> {
             "compression level {level} is out of range; expected {}..=-1 or 1..={}",
             COMPRESSION_LEVELS.start(),
             COMPRESSION_LEVELS.end()
+        )),
+    }
+}
+
+/// The dump level of distributions' kdump: leave out zero, cache, user and
+/// free pages, which keeps about a tenth of a typical machine's RAM.
+pub const DEFAULT_DUMP_LEVEL: u8 = 31;
+/// The highest dump level: every bit of makedumpfile's `-d`.
+pub const MAX_DUMP_LEVEL: u8 = 31;
+
+/// Checks a dump level (0 to [`MAX_DUMP_LEVEL`]).
+pub fn check_dump_level(level: i64) -> Result<u8, String> {
+    match u8::try_from(level) {
+        Ok(level) if level <= MAX_DUMP_LEVEL => Ok(level),
+        _ => Err(format!(
+            "dump level {level} is out of range; expected 0 (keep every page) to {MAX_DUMP_LEVEL} \
+             (leave out zero, cache, user and free pages)"
         )),
     }
 }
@@ -540,6 +560,7 @@ impl Config {
             log_level: LogLevel::Info,
             final_action: FinalAction::Reboot,
             compression_level: DEFAULT_COMPRESSION_LEVEL,
+            dump_level: DEFAULT_DUMP_LEVEL,
             compression_threads: 0,
             modules: Vec::new(),
             measure_read_rate: false,
@@ -569,6 +590,7 @@ impl Config {
         line("log_level", &self.log_level.as_str());
         line("final_action", &self.final_action.as_str());
         line("compression_level", &self.compression_level);
+        line("dump_level", &self.dump_level);
         line("compression_threads", &self.compression_threads);
         line("measure_read_rate", &self.measure_read_rate);
         line("deadline.device_wait", &self.deadlines.device_wait_secs);
@@ -723,6 +745,12 @@ impl Config {
                 })?
             }
             "compression_level" => self.compression_level = parse_level(value)?,
+            "dump_level" => {
+                let level = value
+                    .parse::<i64>()
+                    .map_err(|_| format!("dump_level `{value}` is not a number"))?;
+                self.dump_level = check_dump_level(level)?;
+            }
             "compression_threads" => self.compression_threads = parse_threads(value)?,
             "measure_read_rate" => self.measure_read_rate = parse_switch(key, value)?,
             "deadline.device_wait" => self.deadlines.device_wait_secs = parse_secs(value)?,
@@ -742,7 +770,7 @@ impl Config {
 
     /// Applies `lifeboat.<key>=<value>` words of the kernel command line.
     ///
-    /// Keys: `log_level`, `final_action`, `compression_level`,
+    /// Keys: `log_level`, `final_action`, `compression_level`, `dump_level`,
     /// `compression_threads`, `measure_read_rate` (`1` or `0`),
     /// `deadline.device_wait`, `deadline.total`, `deadline.link`,
     /// `deadline.address`, `deadline.connect`, `deadline.stall`, and
@@ -1008,6 +1036,7 @@ mod tests {
             log_level: LogLevel::Debug,
             final_action: FinalAction::Poweroff,
             compression_level: 3,
+            dump_level: 17,
             compression_threads: 2,
             modules: vec!["virtio_blk".into(), "xfs".into()],
             measure_read_rate: true,
@@ -1366,8 +1395,10 @@ mod tests {
              lifeboat.target=LABEL=FIELD lifeboat.compression_level=99 lifeboat.bogus \
              lifeboat.module=nfs lifeboat.deadline.total=30 lifeboat.measure_read_rate=0 \
              lifeboat.measure_read_rate=maybe lifeboat.deadline.link=3 \
-             lifeboat.deadline.address=4 lifeboat.deadline.connect=5 lifeboat.deadline.stall=6",
+             lifeboat.deadline.address=4 lifeboat.deadline.connect=5 lifeboat.deadline.stall=6 \
+             lifeboat.dump_level=8 lifeboat.dump_level=32 lifeboat.dump_level=x",
         );
+        assert_eq!(config.dump_level, 8);
         assert_eq!(
             (
                 config.deadlines.link_secs,
@@ -1384,10 +1415,12 @@ mod tests {
         assert_eq!(config.deadlines.total_secs, 30);
         assert_eq!(config.targets.len(), 1);
         assert_eq!(config.targets[0].to_string(), "disk LABEL=FIELD:/var/crash");
-        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert_eq!(problems.len(), 6, "{problems:?}");
         assert!(problems[0].contains("compression_level=99"));
         assert!(problems[1].contains("lifeboat.bogus"));
         assert!(problems[2].contains("when the image is built"));
         assert!(problems[3].contains("measure_read_rate `maybe`: expected 1 or 0"));
+        assert!(problems[4].contains("dump level 32 is out of range"));
+        assert!(problems[5].contains("dump_level `x` is not a number"));
     }
 }

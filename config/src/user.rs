@@ -4,6 +4,8 @@
 //! log_level = "info"            # error, warn, info, debug, trace
 //! final_action = "reboot"       # reboot, poweroff, halt
 //! compression_level = 1         # zstd level: -10..=-1 (fastest) or 1..=19 (smallest)
+//! dump_level = 31               # makedumpfile's -d: 0 keeps every page; add 1 zero, 2 cache,
+//!                               # 4 cache with private data, 8 user data, 16 free pages
 //! compression_threads = 0       # 0: one per online CPU
 //! measure_read_rate = false     # after the dump, log the plain read rate (delays the reboot)
 //! modules = ["virtio_blk"]      # kernel modules the targets need
@@ -73,9 +75,9 @@ pub use host::{BuildHost, SystemHost};
 use toml_edit::{ArrayOfTables, ImDocument, Item, Key, Table, TableLike, Value};
 
 use crate::{
-    check_compression_level, check_dump_name, check_module_name, one_of, quoted, AddressSpec,
-    Config, Deadlines, FinalAction, InterfaceSpec, LogLevel, Network, COMPRESSION_LEVELS,
-    DEFAULT_COMPRESSION_LEVEL, MAX_COMPRESSION_THREADS,
+    check_compression_level, check_dump_level, check_dump_name, check_module_name, one_of, quoted,
+    AddressSpec, Config, Deadlines, FinalAction, InterfaceSpec, LogLevel, Network,
+    COMPRESSION_LEVELS, DEFAULT_COMPRESSION_LEVEL, DEFAULT_DUMP_LEVEL, MAX_COMPRESSION_THREADS,
 };
 
 mod targets;
@@ -105,10 +107,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The keys of the top-level table, in the order they are checked.
-const ROOT_KEYS: [&str; 9] = [
+const ROOT_KEYS: [&str; 10] = [
     "log_level",
     "final_action",
     "compression_level",
+    "dump_level",
     "compression_threads",
     "measure_read_rate",
     "modules",
@@ -181,7 +184,7 @@ pub fn parse_with(file: &str, text: &str, host: &dyn BuildHost) -> Result<Parsed
         let message = error.message().trim_end().replace('\n', "; ");
         source.error(error.span().unwrap_or(0..0), "", message)
     })?;
-    let [log_level, final_action, compression_level, compression_threads, measure_read_rate, modules, network_field, deadlines, target] =
+    let [log_level, final_action, compression_level, dump_level, compression_threads, measure_read_rate, modules, network_field, deadlines, target] =
         source.fields(document.as_table(), "", &ROOT_KEYS)?;
 
     let fallback = Config::fallback();
@@ -221,6 +224,13 @@ pub fn parse_with(file: &str, text: &str, host: &dyn BuildHost) -> Result<Parsed
             );
             let level = source.integer(&field, &expected)?;
             check_compression_level(level).map_err(|message| source.invalid(&field, message))?
+        }
+    };
+    let dump_level = match dump_level {
+        None => DEFAULT_DUMP_LEVEL,
+        Some(field) => {
+            let level = source.integer(&field, "an integer dump level from 0 to 31")?;
+            check_dump_level(level).map_err(|message| source.invalid(&field, message))?
         }
     };
     let compression_threads = match compression_threads {
@@ -313,6 +323,7 @@ pub fn parse_with(file: &str, text: &str, host: &dyn BuildHost) -> Result<Parsed
             log_level,
             final_action,
             compression_level,
+            dump_level,
             compression_threads,
             modules,
             measure_read_rate,

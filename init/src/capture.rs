@@ -11,11 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dumper::error_chain;
+use dumper::filter::exclude::Filtering;
+use dumper::filter::{DumpLevel, ExcludeCategory};
 use dumper::output::{Artifact, Destination};
+use dumper::plan::Plan;
+use dumper::record::ExcludedPages;
 use dumper::record::{
     dmesg_file_name, dump_file_name, NetworkRecord, Record, Status, LOG_FILE, RECORD_FILE,
 };
-use dumper::stream::{compress_file, Progress, StreamOptions};
+use dumper::stream::{compress_excluding, Progress, StreamOptions, StreamSummary};
+use dumper::vmcore::Vmcore;
 use lifeboat_config::{Config, Target, TargetKind};
 
 use crate::early::ModuleReport;
@@ -348,6 +353,7 @@ fn write_dump(
         vmcore_bytes: info.vmcore_bytes,
         dump_file: dump_name.clone(),
         compression_level: capture.config.compression_level,
+        dump_level: Some(capture.config.dump_level),
         modules_loaded: capture.modules.loaded.clone(),
         modules_failed: capture.modules.failed.clone(),
         modules_unsupported: capture.modules.unsupported.clone(),
@@ -367,10 +373,13 @@ fn write_dump(
     let dump_bytes = Arc::new(AtomicU64::new(0));
     stage.dump_started(destination.clone(), &record, dump_bytes.clone());
     let options = stream_options(capture.config);
+    // The config was validated: its level is one of makedumpfile's.
+    let level = DumpLevel::new(capture.config.dump_level).unwrap_or(DumpLevel::MAX);
     let outcome = if target.kind.is_network() {
         let stall = Duration::from_secs(capture.config.deadlines.stall_secs.into());
         watch_stream(
             options,
+            level,
             stage,
             destination.clone(),
             &dump_name,
@@ -382,6 +391,7 @@ fn write_dump(
     } else {
         stream_dump(
             &options,
+            level,
             stage,
             destination.as_ref(),
             &dump_name,
@@ -405,7 +415,28 @@ fn write_dump(
     record.capture_seconds = capture.started.elapsed().as_secs_f64();
     record.peak_memory_kib = peak_memory_kib(&env.proc_self_status);
     let result = match outcome {
-        Ok(summary) => {
+        Ok(Dumped {
+            summary,
+            filter_error,
+            unclassifiable,
+        }) => {
+            let excluded = ExcludedPages::from_counts(|category| summary.excluded.pages(category));
+            record.excluded_pages = Some(excluded);
+            record.unclassifiable_pages = unclassifiable;
+            record.filter_error = filter_error;
+            log::info!(
+                "dump level {level}: left out {} pages ({})",
+                excluded.total(),
+                ExcludeCategory::ALL
+                    .iter()
+                    .map(|&category| format!(
+                        "{} {}",
+                        category.name(),
+                        summary.excluded.pages(category)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             record.status = Some(Status::Complete);
             record.dump_bytes = Some(summary.output_bytes);
             record.xxh64 = Some(summary.xxh64);
@@ -514,6 +545,7 @@ const STALL_POLL: Duration = Duration::from_millis(100);
 #[allow(clippy::too_many_arguments)]
 fn watch_stream(
     options: StreamOptions,
+    level: DumpLevel,
     stage: &Stage,
     destination: Arc<dyn Destination>,
     name: &str,
@@ -521,7 +553,7 @@ fn watch_stream(
     vmcore_bytes: u64,
     written: Arc<AtomicU64>,
     stall: Duration,
-) -> Result<dumper::stream::StreamSummary, TargetError> {
+) -> Result<Dumped, TargetError> {
     let place = destination.describe();
     let vmcore = vmcore.try_clone().map_err(|source| TargetError::Thread {
         what: "the dump (duplicating the vmcore's descriptor)",
@@ -533,6 +565,7 @@ fn watch_stream(
         move || {
             let result = stream_dump(
                 &options,
+                level,
                 &stage,
                 destination.as_ref(),
                 &name,
@@ -591,17 +624,44 @@ fn stream_options(config: &Config) -> StreamOptions {
     }
 }
 
+/// A finished stream, with what the dump level's filter said.
+struct Dumped {
+    summary: StreamSummary,
+    /// Why the pages could not be classified (the dump then left out zero
+    /// pages only, if the level asked for that).
+    filter_error: Option<String>,
+    unclassifiable: Option<u64>,
+}
+
 /// Streams the vmcore into the artifact `name`, which becomes visible under
-/// that name only once it is whole and durable.
+/// that name only once it is whole and durable, leaving out what `level`
+/// says.
+#[allow(clippy::too_many_arguments)]
 fn stream_dump(
     options: &StreamOptions,
+    level: DumpLevel,
     stage: &Stage,
     destination: &dyn Destination,
     name: &str,
     vmcore: &File,
     vmcore_bytes: u64,
     written: Arc<AtomicU64>,
-) -> Result<dumper::stream::StreamSummary, TargetError> {
+) -> Result<Dumped, TargetError> {
+    let view = Vmcore::open(vmcore).map_err(|error| {
+        format!(
+            "cannot read the vmcore's headers: {}",
+            dumper::error_chain(&error)
+        )
+    });
+    let mut filtering = Filtering::new(view.as_ref().map_err(Clone::clone), level);
+    if let Some(error) = &filtering.error {
+        let fallback = if level.excludes(ExcludeCategory::Zero) {
+            "zero pages only"
+        } else {
+            "nothing"
+        };
+        log::warn!("dump level {level}: cannot classify pages ({error}); leaving out {fallback}");
+    }
     let artifact = destination.create(name)?;
     let described = artifact.describe();
     let mut reporter = ProgressReporter::new();
@@ -609,16 +669,27 @@ fn stream_dump(
         inner: artifact,
         written,
     };
-    let (summary, counted) = compress_file(vmcore, vmcore_bytes, counted, options, |p| {
-        stage.dump_progress(p.bytes_done);
-        reporter.report(p)
-    })
+    let (summary, counted) = compress_excluding(
+        vmcore,
+        &Plan::whole(vmcore_bytes),
+        counted,
+        options,
+        filtering.exclude(),
+        |p| {
+            stage.dump_progress(p.bytes_done);
+            reporter.report(p)
+        },
+    )
     .map_err(|source| TargetError::Stream {
         artifact: described,
         source,
     })?;
     counted.inner.commit()?;
-    Ok(summary)
+    Ok(Dumped {
+        summary,
+        unclassifiable: filtering.unclassifiable(),
+        filter_error: filtering.error,
+    })
 }
 
 /// An artifact that counts what was written into it, for the watchdog's

@@ -13,6 +13,8 @@
 
 mod analysis;
 mod checks;
+mod kdump;
+mod levels;
 mod scenarios;
 mod servers;
 
@@ -37,6 +39,11 @@ use crate::util::target_dir;
 /// Label of the test disk. The configs name the disk by UUID; a label other
 /// than lifeboat's default (`LIFEBOAT`) makes sure the UUID is what found it.
 const DISK_LABEL: &str = "crashtest";
+
+/// The scenarios whose vmcore (whole: captured at level 0) is saved again
+/// at each dump level by lifeboat and makedumpfile, and the two compared
+/// frame by frame: one of each kernel flavour.
+const LEVEL_COMPARISONS: &[&str] = &["disk-ext4", "generic-ext4"];
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut list = false;
@@ -254,6 +261,8 @@ fn run_scenario(
                 expect_network: scenario.serve.expected(),
                 lifeboat: &dist.lifeboat,
                 vmlinux,
+                dump_level: scenario.dump_level(),
+                compare_levels: LEVEL_COMPARISONS.contains(&scenario.name),
             };
             for failure in checks::run(&inputs) {
                 failures.push(format!("{}: {}", failure.check, failure.detail));

@@ -66,6 +66,25 @@ pub fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs a command and returns its standard output and standard error
+/// together (tools that report on standard error); both go into the error
+/// when it fails.
+pub fn output_with_stderr(command: &mut Command) -> Result<String> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start `{}`", display(command)))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        bail!("`{}` failed: {}\n{text}", display(command), output.status);
+    }
+    Ok(text)
+}
+
 /// Runs a command and returns its standard output; its standard error goes
 /// into the error when it fails.
 pub fn output(command: &mut Command) -> Result<String> {

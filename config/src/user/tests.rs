@@ -98,6 +98,18 @@ fn errors_name_line_column_and_key() {
             "out of range",
         ),
         (
+            format!("dump_level = 32\n{target}"),
+            1,
+            "dump_level",
+            "out of range",
+        ),
+        (
+            format!("dump_level = -1\n{target}"),
+            1,
+            "dump_level",
+            "out of range",
+        ),
+        (
             format!("compression_threads = -1\n{target}"),
             1,
             "compression_threads",
@@ -632,7 +644,7 @@ fn every_key_with_a_wrong_type_is_named_with_what_was_expected() {
 fn unknown_keys_are_named_with_their_path_and_the_known_ones() {
     use At::*;
     let root = "expected one of `log_level`, `final_action`, `compression_level`, \
-                `compression_threads`, `measure_read_rate`, `modules`, `network`, `deadlines` \
+                `dump_level`, `compression_threads`, `measure_read_rate`, `modules`, `network`, `deadlines` \
                 or `target`";
     let deadlines = "expected one of `device_wait`, `total`, `link`, `address`, `connect` or \
                      `stall`";

@@ -6,15 +6,24 @@
 //! Only whole pages are ever left out: a page that the window, a segment's
 //! start or a segment's end cuts is kept, as are the ELF headers and notes,
 //! which no segment holds.
+//!
+//! On x86_64 the first PT_LOAD is the kernel image's mapping, which repeats
+//! frames the direct map's segments hold too. That segment is kept whole
+//! and its zero pages are not counted: makedumpfile counts each page frame
+//! once, and the frames are decided where the direct map holds them.
 
 use std::ops::Range;
 
-use crate::elf::LoadSegment;
+use crate::elf::{LoadSegment, ReadAt};
 use crate::seekable::exclusions::ExcludedRun;
 use crate::stream::Exclude;
+use crate::vmcore::Vmcore;
 
-use super::layout::PAGE_SIZE;
-use super::{DumpLevel, ExcludeCategory};
+use super::layout::{PageLayout, PAGE_SIZE};
+use super::memmap::{end_pfn, MemSections};
+use super::window::{CategoryCounts, Classifier};
+use super::x86_64::Translator;
+use super::{DumpLevel, ExcludeCategory, FilterError, PhysRead};
 
 /// What the filter decides about a range of page frames.
 pub trait FrameClassifier {
@@ -27,6 +36,9 @@ pub trait FrameClassifier {
 /// A vmcore's exclusions at a dump level, for [`crate::stream::compress_excluding`].
 pub struct VmcoreExclusions<C> {
     loads: Vec<LoadSegment>,
+    /// For each of `loads`, whether another, larger segment holds all of
+    /// its frames.
+    repeats: Vec<bool>,
     classifier: C,
     level: DumpLevel,
     /// The classifier's answer for the current window, reused.
@@ -39,8 +51,21 @@ impl<C: FrameClassifier> VmcoreExclusions<C> {
     pub fn new(loads: &[LoadSegment], classifier: C, level: DumpLevel) -> VmcoreExclusions<C> {
         let mut loads = loads.to_vec();
         loads.sort_by_key(|load| load.file_offset);
+        let repeats = loads
+            .iter()
+            .enumerate()
+            .map(|(index, load)| {
+                loads.iter().enumerate().any(|(other_index, other)| {
+                    other_index != index
+                        && other.file_size > load.file_size
+                        && other.paddr <= load.paddr
+                        && load.paddr + load.file_size <= other.paddr + other.file_size
+                })
+            })
+            .collect();
         VmcoreExclusions {
             loads,
+            repeats,
             classifier,
             level,
             frames: Vec::new(),
@@ -56,7 +81,10 @@ impl<C: FrameClassifier> VmcoreExclusions<C> {
 impl<C: FrameClassifier> Exclude for VmcoreExclusions<C> {
     fn exclude(&mut self, offset: u64, len: u64, runs: &mut Vec<ExcludedRun>) {
         let window_end = offset + len;
-        for load in &self.loads {
+        for (load, repeats) in self.loads.iter().zip(&self.repeats) {
+            if *repeats {
+                continue;
+            }
             let load_end = load.file_offset + load.file_size;
             let from = offset.max(load.file_offset);
             let to = window_end.min(load_end);
@@ -100,6 +128,136 @@ impl<C: FrameClassifier> Exclude for VmcoreExclusions<C> {
 
     fn zero_pages(&self) -> bool {
         self.level.excludes(ExcludeCategory::Zero)
+    }
+
+    fn repeated(&mut self, offset: u64, len: u64, parts: &mut Vec<Range<u64>>) {
+        for (load, repeats) in self.loads.iter().zip(&self.repeats) {
+            let from = offset.max(load.file_offset);
+            let to = (offset + len).min(load.file_offset + load.file_size);
+            if *repeats && from < to {
+                parts.push(from - offset..to - offset);
+            }
+        }
+    }
+}
+
+/// The classifier reading the crashed kernel's memory map out of the
+/// vmcore, with the figures of what it did.
+pub struct VmcoreClassifier<'a, M> {
+    memory: &'a M,
+    classifier: Classifier,
+    /// Pages left out by category, as the classifier counted them.
+    pub counts: CategoryCounts,
+    /// Frames whose struct page could not be read or made sense of: kept.
+    pub unclassifiable: u64,
+    /// Bytes of struct pages read.
+    pub struct_page_bytes: u64,
+}
+
+impl<M: PhysRead> FrameClassifier for VmcoreClassifier<'_, M> {
+    fn classify(&mut self, pfns: Range<u64>, runs: &mut Vec<(Range<u64>, ExcludeCategory)>) {
+        let window = self.classifier.classify(self.memory, pfns);
+        self.counts += &window.counts;
+        self.unclassifiable += window.unclassifiable;
+        self.struct_page_bytes += window.struct_page_bytes;
+        runs.extend(
+            window
+                .excluded
+                .into_iter()
+                .map(|run| (run.pfns, run.category)),
+        );
+    }
+}
+
+/// The exclusions of `vmcore` at `level`, from its VMCOREINFO and the
+/// crashed kernel's memory map. An error means the filter cannot be set up
+/// (no VMCOREINFO, a missing key, a memory map that makes no sense): the
+/// caller then dumps with [`ZeroPagesOnly`] and records why.
+pub fn vmcore_exclusions<R: ReadAt>(
+    vmcore: &Vmcore<R>,
+    level: DumpLevel,
+) -> Result<VmcoreExclusions<VmcoreClassifier<'_, Vmcore<R>>>, FilterError> {
+    let info = vmcore.vmcoreinfo().ok_or(FilterError::NoVmcoreInfo)?;
+    let loads = &vmcore.headers().loads;
+    let layout = PageLayout::from_vmcoreinfo(info)?;
+    let mut translator = Translator::new(info, loads, vmcore)?;
+    let memmap = MemSections::from_vmcoreinfo(info)?.read(
+        layout.size,
+        &mut translator,
+        vmcore,
+        end_pfn(loads),
+    )?;
+    let classifier = Classifier::new(layout, memmap, translator, level)?;
+    let classifier = VmcoreClassifier {
+        memory: vmcore,
+        classifier,
+        counts: CategoryCounts::default(),
+        unclassifiable: 0,
+        struct_page_bytes: 0,
+    };
+    Ok(VmcoreExclusions::new(loads, classifier, level))
+}
+
+/// A dump level as a stream applies it: the classifier when it could be
+/// set up, else zero pages only, with the reason.
+pub struct Filtering<'a, R> {
+    classified: Option<VmcoreExclusions<VmcoreClassifier<'a, Vmcore<R>>>>,
+    fallback: ZeroPagesOnly,
+    /// Why the classifier could not be set up.
+    pub error: Option<String>,
+}
+
+impl<'a, R: ReadAt> Filtering<'a, R> {
+    /// The filtering of `vmcore` at `level`; `vmcore` is the reason it
+    /// could not be opened, if it could not.
+    pub fn new(vmcore: Result<&'a Vmcore<R>, String>, level: DumpLevel) -> Filtering<'a, R> {
+        let (classified, error) = match vmcore {
+            Err(reason) => (None, Some(reason)),
+            Ok(vmcore) => match vmcore_exclusions(vmcore, level) {
+                Ok(exclusions) => (Some(exclusions), None),
+                Err(error) => (None, Some(crate::error_chain(&error))),
+            },
+        };
+        Filtering {
+            classified,
+            fallback: ZeroPagesOnly(level),
+            error,
+        }
+    }
+
+    /// What the stream asks.
+    pub fn exclude(&mut self) -> &mut dyn Exclude {
+        match &mut self.classified {
+            Some(exclusions) => exclusions,
+            None => &mut self.fallback,
+        }
+    }
+
+    /// Frames whose struct page could not be read or made sense of (kept),
+    /// when the classifier ran.
+    pub fn unclassifiable(&self) -> Option<u64> {
+        self.classified
+            .as_ref()
+            .map(|exclusions| exclusions.classifier().unclassifiable)
+    }
+
+    /// Bytes of struct pages read, when the classifier ran.
+    pub fn struct_page_bytes(&self) -> Option<u64> {
+        self.classified
+            .as_ref()
+            .map(|exclusions| exclusions.classifier().struct_page_bytes)
+    }
+}
+
+/// What a dump leaves out when the filter cannot be set up: nothing but
+/// pages of zeros, and those only if the level asks for it.
+pub struct ZeroPagesOnly(pub DumpLevel);
+
+impl Exclude for ZeroPagesOnly {
+    fn exclude(&mut self, _offset: u64, _len: u64, _runs: &mut Vec<ExcludedRun>) {}
+
+    fn zero_pages(&self) -> bool {
+        self.0.excludes(ExcludeCategory::Zero)
     }
 }
 
@@ -176,6 +334,29 @@ mod tests {
         );
         assert_eq!(exclusions.classifier().asked, [21..24, 64..65]);
         assert!(exclusions.zero_pages());
+    }
+
+    /// The kernel image's segment repeats frames of the direct map's: it
+    /// is kept whole, and its zero pages are not counted.
+    #[test]
+    fn a_segment_repeating_another_is_kept_and_not_counted() {
+        let page = PAGE_SIZE;
+        let loads = [
+            load(page, 20 * page, 4 * page),
+            load(5 * page, 16 * page, 16 * page),
+        ];
+        let classifier = EveryNth {
+            every: 2,
+            category: Free,
+            asked: Vec::new(),
+        };
+        let mut exclusions = VmcoreExclusions::new(&loads, classifier, DumpLevel::MAX);
+        let runs = runs_of(&mut exclusions, 0, 21 * page);
+        assert_eq!(exclusions.classifier().asked, vec![(16..32)]);
+        assert!(runs.iter().all(|&(start, _)| start >= 5 * page));
+        let mut parts = Vec::new();
+        exclusions.repeated(2 * page, 4 * page, &mut parts);
+        assert_eq!(parts, vec![(0..3 * page)]);
     }
 
     #[test]

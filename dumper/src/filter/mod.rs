@@ -206,6 +206,8 @@ pub enum FilterError {
     DumpLevelOutOfRange { level: u8 },
 
     // Reading the layout from VMCOREINFO.
+    #[error("the vmcore has no VMCOREINFO note")]
+    NoVmcoreInfo,
     #[error("VMCOREINFO has no {key}")]
     MissingKey { key: String },
     #[error("VMCOREINFO has none of {}", .keys.join(", "))]

@@ -2,6 +2,8 @@
 //! pages, written as zeros at their place without being read, and pages of
 //! zeros, counted and recorded when the level says so.
 
+use std::ops::Range;
+
 use crate::filter::ExcludeCategory;
 use crate::seekable::exclusions::ExcludedRun;
 
@@ -20,6 +22,12 @@ pub trait Exclude {
     /// are zeros in the dump either way; this decides whether they are
     /// counted and recorded as [`ExcludeCategory::Zero`].
     fn zero_pages(&self) -> bool;
+
+    /// Appends to `parts` the parts of the output's `len` bytes at `offset`
+    /// (counted from `offset`) that repeat memory the output holds
+    /// elsewhere too, whose zero pages are neither counted nor recorded
+    /// there: a page frame counts once, as in makedumpfile's figures.
+    fn repeated(&mut self, _offset: u64, _len: u64, _parts: &mut Vec<Range<u64>>) {}
 }
 
 /// Leaves nothing out: the whole input, byte for byte.
@@ -75,11 +83,29 @@ pub(super) fn kept(runs: &[ExcludedRun], len: u64) -> impl Iterator<Item = (u64,
         })
 }
 
+/// The parts of `window_parts` (counted from the window's start) in the
+/// chunk of `len` bytes at `start`, counted from the chunk's start.
+pub(super) fn parts_in_chunk(window_parts: &[Range<u64>], start: u64, len: u64) -> Vec<Range<u64>> {
+    window_parts
+        .iter()
+        .filter_map(|part| {
+            let from = part.start.max(start);
+            let to = part.end.min(start + len);
+            (from < to).then(|| from - start..to - start)
+        })
+        .collect()
+}
+
 /// Adds to `runs` (those of `chunk`, which starts at a page boundary) the
-/// whole kept pages of `chunk` that are all zero, merged with their
-/// neighbours of the same category. Returns whether every kept byte is
-/// zero.
-pub(super) fn add_zero_pages(chunk: &[u8], runs: &mut Vec<ExcludedRun>, record: bool) -> bool {
+/// whole kept pages of `chunk` that are all zero, outside the `repeated`
+/// parts, merged with their neighbours of the same category. Returns
+/// whether every kept byte is zero.
+pub(super) fn add_zero_pages(
+    chunk: &[u8],
+    runs: &mut Vec<ExcludedRun>,
+    record: bool,
+    repeated: &[Range<u64>],
+) -> bool {
     let len = chunk.len() as u64;
     let kept_parts: Vec<(u64, u64)> = kept(runs, len).collect();
     let all_zero = kept_parts
@@ -92,7 +118,11 @@ pub(super) fn add_zero_pages(chunk: &[u8], runs: &mut Vec<ExcludedRun>, record: 
     for (from, to) in kept_parts {
         let mut page = from.next_multiple_of(PAGE_BYTES);
         while page + PAGE_BYTES <= to {
-            if all_zero || is_zero(&chunk[page as usize..(page + PAGE_BYTES) as usize]) {
+            let counted = !repeated
+                .iter()
+                .any(|part| part.start < page + PAGE_BYTES && page < part.end);
+            if counted && (all_zero || is_zero(&chunk[page as usize..(page + PAGE_BYTES) as usize]))
+            {
                 push_merged(&mut zeros, page, PAGE_BYTES, ExcludeCategory::Zero);
             }
             page += PAGE_BYTES;
@@ -177,7 +207,7 @@ mod tests {
         chunk[4096 + 7] = 1;
         chunk[4 * 4096] = 1;
         let mut runs = vec![run(2 * 4096, 4096, User)];
-        assert!(!add_zero_pages(&chunk, &mut runs, true));
+        assert!(!add_zero_pages(&chunk, &mut runs, true, &[]));
         assert_eq!(
             runs,
             [
@@ -187,9 +217,27 @@ mod tests {
             ]
         );
         let mut runs = vec![run(4096, 4096, Free), run(4 * 4096, 4096, Free)];
-        assert!(add_zero_pages(&chunk, &mut runs, false));
+        assert!(add_zero_pages(&chunk, &mut runs, false, &[]));
         assert_eq!(runs.len(), 2);
-        assert!(add_zero_pages(&chunk, &mut runs, true));
+        let mut repeated_runs = runs.clone();
+        assert!(add_zero_pages(
+            &chunk,
+            &mut repeated_runs,
+            true,
+            std::slice::from_ref(&(2 * 4096 + 5..4 * 4096))
+        ));
+        assert_eq!(
+            repeated_runs,
+            [
+                run(0, 4096, Zero),
+                run(4096, 4096, Free),
+                run(16384, 4096, Free)
+            ]
+        );
+        let in_chunk = parts_in_chunk(&[10..20, 4000..5000], 4096, 4096);
+        assert_eq!(in_chunk.len(), 1);
+        assert_eq!(in_chunk[0], 0..904);
+        assert!(add_zero_pages(&chunk, &mut runs, true, &[]));
         assert_eq!(
             runs,
             [

@@ -10,7 +10,7 @@ use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use crate::seekable::exclusions::ExcludedRun;
 use crate::xxh64::Xxh64;
 
-use super::exclude::{add_zero_pages, covers, kept, runs_in_chunk, Exclude};
+use super::exclude::{add_zero_pages, covers, kept, parts_in_chunk, runs_in_chunk, Exclude};
 use super::source::{Source, Window};
 use super::writer::{Compressor, DumpWriter};
 use super::{Excluded, StreamError};
@@ -23,6 +23,9 @@ pub(super) struct Job {
     pub(super) len: usize,
     pub(super) first_sequence: u64,
     pub(super) excluded: Vec<ExcludedRun>,
+    /// Parts of the window whose zero pages are not counted (see
+    /// [`Exclude::repeated`]).
+    pub(super) repeated: Vec<std::ops::Range<u64>>,
 }
 
 /// What a compression thread made of one chunk (one frame's worth).
@@ -138,11 +141,14 @@ pub(super) fn compress_parallel<W: Write>(
             }
             let mut runs = Vec::new();
             exclude.exclude(offset, len, &mut runs);
+            let mut repeated = Vec::new();
+            exclude.repeated(offset, len, &mut repeated);
             let job = Job {
                 offset,
                 len: len as usize,
                 first_sequence: sequence,
                 excluded: runs,
+                repeated,
             };
             job_sender
                 .send(job)
@@ -203,7 +209,8 @@ pub(super) fn compress_window(
         let outcome = match &window {
             Some(window) if !covers(&excluded, len) => {
                 let chunk = &window.bytes()[start as usize..(start + len) as usize];
-                if add_zero_pages(chunk, &mut excluded, zero_pages) {
+                let repeated = parts_in_chunk(&job.repeated, start, len);
+                if add_zero_pages(chunk, &mut excluded, zero_pages, &repeated) {
                     Ok(Outcome::Zero { len, excluded })
                 } else {
                     let mut frame = spare_frames

@@ -23,9 +23,12 @@ pub const CAPTURE_CMDLINE_BASE: &str = "console=ttyS0 irqpoll reset_devices pani
 /// One disk target, the test disk (`{uuid}`); the bench's reference
 /// vmcores are captured with it too. Only the block driver is named: the
 /// filesystem's modules come from the target's type, as a user relies on.
-/// The read rate (off by default) is logged, for the bench's figures.
+/// The read rate (off by default) is logged, for the bench's figures. Dump
+/// level 0 keeps every page: the tests check crashme's planted pages,
+/// which are user data, and the bench's reference vmcores are whole.
 pub const DISK_CONFIG: &str = r#"
 final_action = "reboot"
+dump_level = 0
 measure_read_rate = true
 modules = ["virtio_pci", "virtio_blk"]
 [deadlines]

@@ -59,6 +59,11 @@ pub struct Inputs<'a> {
     pub lifeboat: &'a Path,
     /// The debug kernel for crash; needed when a complete dump is expected.
     pub vmlinux: Option<&'a Path>,
+    /// The config's dump level: at a level that leaves out user data (8),
+    /// crashme's planted pages, anonymous memory, must be zeros.
+    pub dump_level: u8,
+    /// Compare lifeboat's dump levels with makedumpfile's on this vmcore.
+    pub compare_levels: bool,
 }
 
 /// The status of a dump that holds all of the vmcore: only such dumps get
@@ -209,14 +214,27 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
                 "ELF core",
                 format!("ET_CORE, VMCOREINFO, {} PT_LOADs", core.loads.len()),
             );
-            match check_planted(&vmcore, &core.loads, inputs.planted) {
-                Ok(()) => report.ok(
+            if inputs.dump_level & USER_DATA != 0 {
+                report.record(
                     "planted pages",
-                    format!("{} pages intact", inputs.planted.n_pages),
-                ),
-                Err(error) => report.fail("planted pages", error),
+                    check_planted_excluded(&vmcore, &core.loads, inputs.planted, &dump.json),
+                );
+            } else {
+                match check_planted(&vmcore, &core.loads, inputs.planted) {
+                    Ok(()) => report.ok(
+                        "planted pages",
+                        format!("{} pages intact", inputs.planted.n_pages),
+                    ),
+                    Err(error) => report.fail("planted pages", error),
+                }
             }
             vmcoreinfo = Some(core.vmcoreinfo);
+            if inputs.compare_levels {
+                report.record(
+                    "dump levels",
+                    super::levels::check_levels(inputs.lifeboat, &vmcore, inputs.dir),
+                );
+            }
         }
         Err(error) => report.fail("ELF core", error),
     }
@@ -694,6 +712,63 @@ fn check_elf(vmcore: &Path) -> Result<Core> {
         bail!("no PT_LOAD");
     }
     Ok(Core { loads, vmcoreinfo })
+}
+
+/// makedumpfile's dump level bit for user data.
+const USER_DATA: u8 = 8;
+
+/// At a level that leaves out user data, every page crashme planted (its
+/// own anonymous memory) must be zeros in the dump, and the record must
+/// count at least as many user pages left out.
+fn check_planted_excluded(
+    vmcore: &Path,
+    loads: &[Load],
+    planted: &Planted,
+    json: &Path,
+) -> Result<String> {
+    let file = File::open(vmcore)?;
+    let mut actual = vec![0u8; PAGE_SIZE];
+    let mut kept = Vec::new();
+    let mut n_kept = 0u64;
+    for run in &planted.runs {
+        for page in 0..run.n_pages {
+            let pfn = run.pfn + page;
+            let paddr = pfn * PAGE_SIZE as u64;
+            let Some(load) = loads.iter().find(|load| {
+                paddr >= load.paddr && paddr + PAGE_SIZE as u64 <= load.paddr + load.filesz
+            }) else {
+                bail!("planted pfn {pfn:#x} is in no PT_LOAD");
+            };
+            file.read_exact_at(&mut actual, load.offset + (paddr - load.paddr))?;
+            if actual.iter().any(|&byte| byte != 0) {
+                n_kept += 1;
+                if kept.len() < MAX_LISTED {
+                    kept.push(format!("pfn {pfn:#x}"));
+                }
+            }
+        }
+    }
+    if n_kept > 0 {
+        bail!(
+            "{n_kept} of {} planted pages (user data) are still in the dump: {}",
+            planted.n_pages,
+            kept.join(", ")
+        );
+    }
+    let record: serde_json::Value = serde_json::from_str(&fs::read_to_string(json)?)?;
+    let user = record["excluded_pages"]["user"]
+        .as_u64()
+        .with_context(|| format!("lifeboat.json has no excluded_pages.user: {record}"))?;
+    if user < planted.n_pages {
+        bail!(
+            "lifeboat.json counts {user} user pages left out, fewer than the {} planted",
+            planted.n_pages
+        );
+    }
+    Ok(format!(
+        "{} planted pages left out as user data; the record counts {user} user pages, {}",
+        planted.n_pages, record["excluded_pages"]
+    ))
 }
 
 /// Every page crashme planted must be in the dump, at its physical address,
