@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use dumper::elf::ReadAt;
+use dumper::filter::ExcludeCategory;
 use dumper::printk::{panic_message, read_log};
 use dumper::record::{Record, Status, RECORD_FILE};
 use dumper::seekable::reader::{Dump, TableStatus};
@@ -41,11 +42,14 @@ use crate::{Exit, EXIT_STATUS};
 /// `segments`, `memory_bytes`, `elf_error`; for a dump `dump_bytes`,
 /// `decompressed_bytes`, `frames`, `zero_frames`, `data_frames`,
 /// `frame_bytes`, `seek_table` ("consistent", "missing" or
-/// "inconsistent"), `seek_table_problem`, `damage`; `intact_percent`
-/// and `complete`; and from the lifeboat.json beside the dump, if there is
-/// one, `record_status` and `record_error` (what the capture said became
-/// of it: a deadline that cut it, a full disk). A fact that cannot be
-/// known is null.
+/// "inconsistent"), `seek_table_problem`, `damage`, `excluded_pages`
+/// (pages a dump level left out, by category, from the dump's exclusion
+/// records: `zero`, `cache`, `cache_private`, `user`, `free`, `hwpoison`,
+/// `offline`), `exclusion_error`; `intact_percent` and `complete`; and
+/// from the lifeboat.json beside the dump, if there is one,
+/// `record_status`, `record_error` (what the capture said became of it: a
+/// deadline that cut it, a full disk), `dump_level` and `filter_error`. A
+/// fact that cannot be known is null.
 #[derive(clap::Args)]
 #[command(after_long_help = EXIT_STATUS)]
 pub struct Args {
@@ -113,6 +117,8 @@ fn add_record_facts(facts: &mut Value, input: &std::path::Path) {
         Ok(record) => {
             facts["record_status"] = json!(record.status.map(Status::as_str));
             facts["record_error"] = json!(record.error);
+            facts["dump_level"] = json!(record.dump_level);
+            facts["filter_error"] = json!(record.filter_error);
         }
         Err(error) => facts["record_error"] = json!(format!("{}: {error}", path.display())),
     }
@@ -135,6 +141,29 @@ fn add_dump_facts(facts: &mut Value, dump: &Dump<File>) {
     facts["seek_table"] = json!(table);
     facts["seek_table_problem"] = json!(problem);
     facts["damage"] = json!(dump.damage().map(|d| d.to_string()));
+    let mut pages = [0u64; ExcludeCategory::ALL.len()];
+    for index in 0..frames.len() {
+        match dump.exclusions(index) {
+            Ok(runs) => {
+                for run in runs {
+                    let at = ExcludeCategory::ALL
+                        .iter()
+                        .position(|&category| category == run.category)
+                        .expect("ALL holds every category");
+                    pages[at] += run.len / 4096;
+                }
+            }
+            Err(error) => {
+                facts["exclusion_error"] = json!(error.to_string());
+                break;
+            }
+        }
+    }
+    let mut excluded = serde_json::Map::new();
+    for (category, count) in ExcludeCategory::ALL.iter().zip(pages) {
+        excluded.insert(category.name().to_owned(), json!(count));
+    }
+    facts["excluded_pages"] = Value::Object(excluded);
 }
 
 /// The facts read from the vmcore, whose reader has `size` intact bytes.
@@ -248,6 +277,36 @@ fn print_text(facts: &Value) -> Result<()> {
         line("seek table", table);
         if let Some(damage) = text(&facts["damage"]) {
             line("damage", damage);
+        }
+        let excluded: Vec<(&str, u64)> = ExcludeCategory::ALL
+            .iter()
+            .map(|category| {
+                let name = category.name();
+                (name, facts["excluded_pages"][name].as_u64().unwrap_or(0))
+            })
+            .collect();
+        let total: u64 = excluded.iter().map(|(_, count)| count).sum();
+        let level = facts["dump_level"]
+            .as_u64()
+            .map_or(String::new(), |level| format!("dump level {level}: "));
+        line(
+            "left out",
+            if total == 0 {
+                format!("{level}nothing: every page is in the dump")
+            } else {
+                let parts: Vec<String> = excluded
+                    .iter()
+                    .filter(|(_, count)| *count > 0)
+                    .map(|(name, count)| format!("{name} {count}"))
+                    .collect();
+                format!("{level}{total} pages, as zeros ({})", parts.join(", "))
+            },
+        );
+        if let Some(error) = text(&facts["exclusion_error"]) {
+            line("exclusions", format!("unreadable: {error}"));
+        }
+        if let Some(error) = text(&facts["filter_error"]) {
+            line("page filter", format!("not set up: {error}"));
         }
     }
     match (text(&facts["record_status"]), text(&facts["record_error"])) {

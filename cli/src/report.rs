@@ -21,8 +21,9 @@ impl Report {
     }
 
     pub fn line(&mut self, label: &str, value: impl Display) {
-        self.text
-            .push_str(&format!("{label:<LABEL_WIDTH$}{value}\n"));
+        // A label as wide as the column still needs a space after it.
+        let width = LABEL_WIDTH.max(label.len() + 1);
+        self.text.push_str(&format!("{label:<width$}{value}\n"));
     }
 
     /// Prints the report. A reader that went away (`lifeboat verify DUMP |

@@ -551,3 +551,48 @@ fn check_with_readelf(path: &Path, loads: usize) {
     assert_eq!(stdout.matches("  LOAD ").count(), loads, "{stdout}");
     assert_eq!(stdout.matches("  NOTE ").count(), 1, "{stdout}");
 }
+
+/// A vmcore whose VMCOREINFO says nothing of `struct page` cannot be
+/// classified: `save -d` still saves it, whole, leaving out zero pages
+/// only (they are zeros either way), and says why; inspect counts them.
+#[test]
+fn a_dump_level_without_a_memory_map_leaves_out_zero_pages_only() {
+    let setup = saved();
+    let dump = setup.dir.join("level31.zst");
+    let output = lifeboat(&[
+        &"save",
+        &"-d",
+        &"31",
+        &"--frame-size",
+        &"4096",
+        &setup.vmcore_path,
+        &dump,
+    ]);
+    expect_status(&output, 0, "save -d 31");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("cannot classify the pages"), "{stderr}");
+    assert!(stderr.contains("leaving out zero pages only"), "{stderr}");
+    assert!(stderr.contains("dump level 31: left out"), "{stderr}");
+
+    let output = lifeboat(&[&"inspect", &"--json", &dump]);
+    expect_status(&output, 0, "inspect --json");
+    let facts: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(facts["exclusion_error"].is_null(), "{facts}");
+    assert!(facts["excluded_pages"]["zero"].as_u64().unwrap() > 0, "{facts}");
+    for other in ["cache", "cache_private", "user", "free", "hwpoison", "offline"] {
+        assert_eq!(facts["excluded_pages"][other], 0, "{other}");
+    }
+    let output = lifeboat(&[&"inspect", &dump]);
+    assert!(
+        text(&output.stdout).contains("pages, as zeros (zero "),
+        "{}",
+        text(&output.stdout)
+    );
+
+    let output = lifeboat(&[&"verify", &dump]);
+    expect_status(&output, 0, "verify");
+    let out = setup.dir.join("level31.vmcore");
+    let output = lifeboat(&[&"decompress", &dump, &"-o", &out]);
+    expect_status(&output, 0, "decompress");
+    assert!(fs::read(&out).unwrap() == setup.vmcore);
+}
