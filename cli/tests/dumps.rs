@@ -578,8 +578,18 @@ fn a_dump_level_without_a_memory_map_leaves_out_zero_pages_only() {
     expect_status(&output, 0, "inspect --json");
     let facts: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(facts["exclusion_error"].is_null(), "{facts}");
-    assert!(facts["excluded_pages"]["zero"].as_u64().unwrap() > 0, "{facts}");
-    for other in ["cache", "cache_private", "user", "free", "hwpoison", "offline"] {
+    assert!(
+        facts["excluded_pages"]["zero"].as_u64().unwrap() > 0,
+        "{facts}"
+    );
+    for other in [
+        "cache",
+        "cache_private",
+        "user",
+        "free",
+        "hwpoison",
+        "offline",
+    ] {
         assert_eq!(facts["excluded_pages"][other], 0, "{other}");
     }
     let output = lifeboat(&[&"inspect", &dump]);

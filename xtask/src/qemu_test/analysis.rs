@@ -206,6 +206,30 @@ fn check_crash(context: &Context) -> Result<String> {
     })
 }
 
+/// crash's answers to `commands` on `vmcore`, its transcript also written
+/// to `transcript`; an error if crash fails.
+pub fn crash_answers(
+    vmlinux: &Path,
+    vmcore: &Path,
+    commands: &[&str],
+    transcript: &Path,
+) -> Result<String> {
+    let input = transcript.with_extension("input");
+    fs::write(&input, commands.join("\n") + "\n")?;
+    let mut command = Command::new("crash");
+    command
+        .args(["-s", "--no_crashrc"])
+        .arg(vmlinux)
+        .arg(vmcore)
+        .arg("-i")
+        .arg(&input);
+    let finished = run_until(&mut command, CRASH_DEADLINE)?;
+    let text = finished.stdout_lossy() + &String::from_utf8_lossy(&finished.stderr);
+    fs::write(transcript, &text)?;
+    finished.expect_status(0)?;
+    Ok(text)
+}
+
 fn crash_verdict(finished: &Finished, text: &str) -> Result<String> {
     finished.expect_status(0)?;
     let panic = text

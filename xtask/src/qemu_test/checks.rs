@@ -232,7 +232,12 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
             if inputs.compare_levels {
                 report.record(
                     "dump levels",
-                    super::levels::check_levels(inputs.lifeboat, &vmcore, inputs.dir),
+                    super::levels::check_levels(
+                        inputs.lifeboat,
+                        &vmcore,
+                        inputs.vmlinux,
+                        inputs.dir,
+                    ),
                 );
             }
         }

@@ -14,6 +14,7 @@ use dumper::elf::{read_core_headers, LoadSegment};
 use dumper::filter::ExcludeCategory;
 use dumper::seekable::reader::Dump;
 
+use super::analysis;
 use super::kdump::{report_counts, KdumpPages};
 use crate::util;
 
@@ -25,8 +26,28 @@ const PAGE: u64 = 4096;
 /// Frames listed at most per difference.
 const MAX_LISTED: usize = 8;
 
-/// Runs both tools at every level of [`LEVELS`] on `vmcore` and compares.
-pub fn check_levels(lifeboat: &Path, vmcore: &Path, dir: &Path) -> Result<String> {
+/// What crash is asked of the level-31 dump and of the whole vmcore: the
+/// kernel's own data, which no level leaves out, so the answers must be
+/// the same.
+const CRASH_COMMANDS: &[&str] = &[
+    "set scroll off",
+    "sys",
+    "bt -a",
+    "ps",
+    "log",
+    "kmem -s",
+    "mod",
+    "q",
+];
+
+/// Runs both tools at every level of [`LEVELS`] on `vmcore` and compares;
+/// then crash reads the level-31 dump and the vmcore with `vmlinux`.
+pub fn check_levels(
+    lifeboat: &Path,
+    vmcore: &Path,
+    vmlinux: Option<&Path>,
+    dir: &Path,
+) -> Result<String> {
     let headers = read_core_headers(&File::open(vmcore)?)
         .with_context(|| format!("cannot read the headers of {}", vmcore.display()))?;
     let loads = direct_loads(&headers.loads);
@@ -73,15 +94,70 @@ pub fn check_levels(lifeboat: &Path, vmcore: &Path, dir: &Path) -> Result<String
             "-d {level}: {} pages left out",
             our_counts.iter().sum::<u64>()
         ));
-        let _ = std::fs::remove_file(&ours);
+        if level != 31 {
+            let _ = std::fs::remove_file(&ours);
+        }
         let _ = std::fs::remove_file(&theirs);
     }
     if !problems.is_empty() {
         bail!("lifeboat and makedumpfile differ: {}", problems.join(" | "));
     }
+    let crash = match vmlinux {
+        Some(vmlinux) => crash_agrees(vmlinux, vmcore, &dir.join("level-31.zst"), dir)?,
+        None => "no debug kernel for crash".to_owned(),
+    };
+    let _ = std::fs::remove_file(dir.join("level-31.zst"));
     Ok(format!(
-        "the same frames and counts as makedumpfile: {}",
+        "the same frames and counts as makedumpfile: {}; {crash}",
         lines.join(", ")
+    ))
+}
+
+/// crash answers the same on the level-31 dump as on the whole vmcore.
+fn crash_agrees(vmlinux: &Path, vmcore: &Path, dump: &Path, dir: &Path) -> Result<String> {
+    let filtered = dir.join("level-31.vmcore");
+    util::run(
+        Command::new("zstd")
+            .args(["-d", "-q", "-f", "-o"])
+            .arg(&filtered)
+            .arg(dump),
+    )?;
+    let whole = analysis::crash_answers(
+        vmlinux,
+        vmcore,
+        CRASH_COMMANDS,
+        &dir.join("crash-level-0.txt"),
+    );
+    let level31 = analysis::crash_answers(
+        vmlinux,
+        &filtered,
+        CRASH_COMMANDS,
+        &dir.join("crash-level-31.txt"),
+    );
+    let _ = std::fs::remove_file(&filtered);
+    let (whole, level31) = (whole?, level31?);
+    // The dump file's name is the one difference crash may print.
+    let level31 = level31.replace(
+        &filtered.display().to_string(),
+        &vmcore.display().to_string(),
+    );
+    if whole != level31 {
+        let first = whole
+            .lines()
+            .zip(level31.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(whole.lines().count().min(level31.lines().count()));
+        let line = |text: &str| text.lines().nth(first).unwrap_or("").to_owned();
+        bail!(
+            "crash answers differently on the level-31 dump from line {}: {:?} against {:?} (crash-level-0.txt, crash-level-31.txt)",
+            first + 1,
+            line(&whole),
+            line(&level31)
+        );
+    }
+    Ok(format!(
+        "crash answers `sys`, `bt -a`, `ps`, `log`, `kmem -s` and `mod` the same on the level-31 dump ({} lines)",
+        whole.lines().count()
     ))
 }
 
