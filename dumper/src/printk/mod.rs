@@ -5,7 +5,7 @@
 //! Two formats are read, chosen by what VMCOREINFO describes, in the order
 //! makedumpfile tries them:
 //! - the lockless ring buffer of 5.10+ (`SYMBOL(prb)`,
-//!   kernel/printk/printk_ringbuffer.[ch]): a descriptor ring whose ids and
+//!   kernel/printk/printk_ringbuffer.{c,h}): a descriptor ring whose ids and
 //!   states say which records are complete, an info array with each record's
 //!   metadata, and a text ring of data blocks;
 //! - the variable-length record buffer of 3.5–5.9 (`SYMBOL(log_buf)`):
