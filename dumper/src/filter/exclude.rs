@@ -9,8 +9,11 @@
 //!
 //! On x86_64 the first PT_LOAD is the kernel image's mapping, which repeats
 //! frames the direct map's segments hold too. That segment is kept whole
-//! and its zero pages are not counted: makedumpfile counts each page frame
-//! once, and the frames are decided where the direct map holds them.
+//! but for hardware-poisoned and offline frames, which are never read
+//! anywhere (and so are counted twice in the rare case that the kernel
+//! image holds one), and its zero pages are not counted: makedumpfile
+//! counts each page frame once, and the frames are decided where the direct
+//! map holds them.
 
 use std::ops::Range;
 
@@ -82,9 +85,6 @@ impl<C: FrameClassifier> Exclude for VmcoreExclusions<C> {
     fn exclude(&mut self, offset: u64, len: u64, runs: &mut Vec<ExcludedRun>) {
         let window_end = offset + len;
         for (load, repeats) in self.loads.iter().zip(&self.repeats) {
-            if *repeats {
-                continue;
-            }
             let load_end = load.file_offset + load.file_size;
             let from = offset.max(load.file_offset);
             let to = window_end.min(load_end);
@@ -106,7 +106,13 @@ impl<C: FrameClassifier> Exclude for VmcoreExclusions<C> {
             for (pfns, category) in &self.frames {
                 let start = pfns.start.max(first_pfn);
                 let end = pfns.end.min(end_pfn);
-                if start >= end || !self.level.excludes(*category) {
+                // A repeated segment keeps everything but the frames that
+                // must never be read.
+                let never_read = matches!(
+                    category,
+                    ExcludeCategory::Hwpoison | ExcludeCategory::Offline
+                );
+                if start >= end || !self.level.excludes(*category) || (*repeats && !never_read) {
                     continue;
                 }
                 let file_start = load.file_offset + (start * PAGE_SIZE - load.paddr);
@@ -352,8 +358,17 @@ mod tests {
         };
         let mut exclusions = VmcoreExclusions::new(&loads, classifier, DumpLevel::MAX);
         let runs = runs_of(&mut exclusions, 0, 21 * page);
-        assert_eq!(exclusions.classifier().asked, vec![(16..32)]);
+        assert_eq!(exclusions.classifier().asked, [20..24, 16..32]);
         assert!(runs.iter().all(|&(start, _)| start >= 5 * page));
+        // Hardware-poisoned frames are left out of it all the same.
+        let classifier = EveryNth {
+            every: 2,
+            category: Hwpoison,
+            asked: Vec::new(),
+        };
+        let mut exclusions = VmcoreExclusions::new(&loads, classifier, DumpLevel::MAX);
+        let runs = runs_of(&mut exclusions, 0, 5 * page);
+        assert_eq!(runs, [(page, page), (3 * page, page)]);
         let mut parts = Vec::new();
         exclusions.repeated(2 * page, 4 * page, &mut parts);
         assert_eq!(parts, vec![(0..3 * page)]);
