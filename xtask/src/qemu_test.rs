@@ -14,6 +14,7 @@
 mod analysis;
 mod checks;
 mod kdump;
+mod kinds;
 mod levels;
 mod scenarios;
 mod servers;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use crashme::kinds::{Kinds, PARAM_KINDS};
 use crashme::Planted;
 
 use self::scenarios::{Scenario, Serve, ServerPlaces, SCENARIOS};
@@ -31,7 +33,9 @@ use self::servers::{NfsServer, SshServer};
 use crate::bench::makedumpfile;
 use crate::deps;
 use crate::dist::{self, Dist};
-use crate::guest::image::{build_capture_image, production_archive, write_archive};
+use crate::guest::image::{
+    add_disk_modules, build_capture_image, production_archive, write_archive,
+};
 use crate::guest::kernel::{self, Flavour, Kernel};
 use crate::guest::vm::{self, BootSpec, Marker, VmRun};
 use crate::util::target_dir;
@@ -44,6 +48,13 @@ const DISK_LABEL: &str = "crashtest";
 /// at each dump level by lifeboat and makedumpfile, and the two compared
 /// frame by frame: one of each kernel flavour.
 const LEVEL_COMPARISONS: &[&str] = &["disk-ext4", "generic-ext4"];
+
+/// The scenarios where crashme also plants pages of every kind the dump
+/// levels tell apart (page cache on the test disk, which it mounts, so a
+/// cloud kernel with ext4 built in; shmem, THP, hugetlb, freed pages),
+/// checked in the captured dump and, where levels are compared, in every
+/// level's.
+const PLANT_KINDS: &[&str] = &["disk-ext4", "disk-ext4-d31"];
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut list = false;
@@ -229,6 +240,26 @@ fn run_scenario(
         ));
     }
 
+    let kinds = if PLANT_KINDS.contains(&scenario.name) {
+        match Kinds::parse(&vm_run.serial) {
+            Ok(kinds) => {
+                let mut report = kinds.to_lines().join("\n") + "\n";
+                if let Some(per_cpu) = kinds.per_cpu {
+                    report += &(Kinds::per_cpu_line(per_cpu) + "\n");
+                }
+                if let Err(error) = fs::write(dir.join("kinds.txt"), report) {
+                    failures.push(format!("cannot write kinds.txt: {error}"));
+                }
+                Some(kinds)
+            }
+            Err(error) => {
+                failures.push(format!("planted kinds report: {error}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     match Planted::parse(&vm_run.serial) {
         Ok(planted) => {
             let pages: String = planted.to_lines().join("\n") + "\n";
@@ -263,6 +294,7 @@ fn run_scenario(
                 vmlinux,
                 dump_level: scenario.dump_level(),
                 compare_levels: LEVEL_COMPARISONS.contains(&scenario.name),
+                kinds: kinds.as_ref(),
             };
             for failure in checks::run(&inputs) {
                 failures.push(format!("{}: {}", failure.check, failure.detail));
@@ -353,18 +385,24 @@ fn prepare_and_boot(
         scenario.image_args,
     )?;
     let production_image = dir.join("production.cpio");
-    write_archive(
-        &production_image,
-        production_archive(dist, kernel, &capture_image, &scenario.capture_cmdline())?,
-    )?;
+    let mut archive =
+        production_archive(dist, kernel, &capture_image, &scenario.capture_cmdline())?;
+    let plant_kinds = PLANT_KINDS.contains(&scenario.name);
+    if plant_kinds {
+        add_disk_modules(&mut archive, kernel)?;
+    }
+    write_archive(&production_image, archive)?;
 
-    let cmdline = format!(
+    let mut cmdline = format!(
         "console=ttyS0 crashkernel={crashkernel} panic=-1 {}={} {}={:#x}",
         crashme::PARAM_PLANT_MIB,
         scenario.plant_mib,
         crashme::PARAM_SEED,
         scenario.seed()
     );
+    if plant_kinds {
+        cmdline += &format!(" {PARAM_KINDS}=1");
+    }
     vm::boot(
         &BootSpec {
             memory_mib: scenario.memory_mib,

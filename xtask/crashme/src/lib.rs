@@ -9,6 +9,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod kinds;
 pub mod mix;
 
 use std::fmt::Write as _;
@@ -95,21 +96,10 @@ impl Planted {
     /// Builds the report from the page frame number of each page, in page
     /// order.
     pub fn from_pfns(seed: u64, pfns: &[u64]) -> Planted {
-        let mut runs: Vec<Run> = Vec::new();
-        for (page_idx, &pfn) in (0u64..).zip(pfns) {
-            match runs.last_mut() {
-                Some(run) if run.pfn + run.n_pages == pfn => run.n_pages += 1,
-                _ => runs.push(Run {
-                    page_idx,
-                    pfn,
-                    n_pages: 1,
-                }),
-            }
-        }
         Planted {
             seed,
             n_pages: pfns.len() as u64,
-            runs,
+            runs: runs_of(pfns),
         }
     }
 
@@ -190,12 +180,29 @@ impl Planted {
     }
 }
 
+/// The runs of pages with consecutive indexes in consecutive frames, from
+/// the frame of each page in page order.
+pub(crate) fn runs_of(pfns: &[u64]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (page_idx, &pfn) in (0u64..).zip(pfns) {
+        match runs.last_mut() {
+            Some(run) if run.pfn + run.n_pages == pfn => run.n_pages += 1,
+            _ => runs.push(Run {
+                page_idx,
+                pfn,
+                n_pages: 1,
+            }),
+        }
+    }
+    runs
+}
+
 /// A serial console line may carry a carriage return at its end.
-fn strip_console_noise(line: &str) -> &str {
+pub(crate) fn strip_console_noise(line: &str) -> &str {
     line.trim_end_matches('\r')
 }
 
-fn parse_run(field: &str) -> Option<Run> {
+pub(crate) fn parse_run(field: &str) -> Option<Run> {
     let (page_idx, rest) = field.split_once(':')?;
     let (pfn, n_pages) = rest.split_once('+')?;
     Some(Run {

@@ -6,12 +6,19 @@
 //! sysrq. Whatever goes wrong, it prints a `crashme: FAILED` line and powers
 //! off, so QEMU exits instead of hanging until the harness's deadline.
 //!
+//! With `crashme.kinds=1` it also plants pages of every kind the dump
+//! levels tell apart (`plant_kinds`, `crashme::kinds`): page cache with and
+//! without buffer heads and zero-filled on the test disk, which it mounts,
+//! shmem, transparent and hugetlbfs huge pages, free hugetlb pages, and
+//! pages it frees just before the crash.
+//!
 //! In bench mode (a `/bench-mix` file in the initramfs, see
 //! `crashme::mix`) it fills memory with a realistic mix of pages instead of
 //! planting, for `cargo xtask bench`'s reference vmcores.
 
 #![deny(unsafe_code)]
 
+mod plant_kinds;
 mod sys;
 
 use std::ffi::CString;
@@ -21,6 +28,7 @@ use std::io::{self, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::time::Instant;
 
+use crashme::kinds::PARAM_KINDS;
 use crashme::mix::{self, Kind, Mix, TextGenerator, Xorshift};
 use crashme::{Planted, ARMED, CRASHING, FAILED, PAGE_SIZE, PARAM_PLANT_MIB, PARAM_SEED};
 
@@ -90,6 +98,8 @@ fn run() -> Result<(), String> {
         None => DEFAULT_SEED,
     };
 
+    let plant_kinds = crashme::cmdline_param(&cmdline, PARAM_KINDS) == Some("1");
+
     let crash_size = read_trimmed("/sys/kernel/kexec_crash_size")?;
     say(&format!(
         "crashme: crashkernel reservation {crash_size} bytes"
@@ -107,6 +117,9 @@ fn run() -> Result<(), String> {
         ));
     }
 
+    if plant_kinds {
+        plant_kinds::shrink_per_cpu_lists()?;
+    }
     // Bench mode (`cargo xtask bench`) fills memory with a realistic mix
     // instead of planting checkable pages.
     let planted = match read_mix()? {
@@ -115,6 +128,15 @@ fn run() -> Result<(), String> {
             None
         }
         None => Some(plant(seed, plant_mib)?),
+    };
+    let kinds = if plant_kinds {
+        let kinds = plant_kinds::plant(seed)?;
+        for line in kinds.report.to_lines() {
+            say(&line);
+        }
+        Some(kinds)
+    } else {
+        None
     };
 
     let capture_cmdline = read_trimmed(CAPTURE_CMDLINE)?;
@@ -133,6 +155,10 @@ fn run() -> Result<(), String> {
 
     if let Some((memory, pfns)) = planted {
         check_planted(seed, memory, &pfns)?;
+    }
+    if let Some(kinds) = kinds {
+        kinds.check()?;
+        kinds.free_and_report()?;
     }
 
     say(CRASHING);

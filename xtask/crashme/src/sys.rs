@@ -38,6 +38,131 @@ pub fn mount(source: &str, target: &str, fstype: &str) -> io::Result<()> {
     check(ret.into()).map(drop)
 }
 
+/// mount(2) with flags and optional data: a filesystem to mount, or a
+/// remount (`MS_REMOUNT`) of `target`.
+pub fn mount_with(
+    source: &str,
+    target: &str,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let (source, target, fstype) = (c_string(source)?, c_string(target)?, c_string(fstype)?);
+    let data = data.map(c_string).transpose()?;
+    let data_ptr = data.as_ref().map_or(std::ptr::null(), |data| {
+        data.as_ptr().cast::<libc::c_void>()
+    });
+    // SAFETY: the strings are NUL-terminated and outlive the call; `data`
+    // is a NUL-terminated string or null.
+    let ret = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            flags,
+            data_ptr,
+        )
+    };
+    check(ret.into()).map(drop)
+}
+
+/// finit_module(2) with no parameters.
+pub fn finit_module(module: &File) -> io::Result<()> {
+    // SAFETY: the descriptor is open for the call and the parameter string
+    // is an empty NUL-terminated string.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_finit_module,
+            module.as_raw_fd(),
+            c"".as_ptr(),
+            0 as libc::c_int,
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// memfd_create(2): an anonymous shmem file.
+pub fn memfd_create(name: &str) -> io::Result<File> {
+    let name = c_string(name)?;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), 0) };
+    check(fd.into())?;
+    // SAFETY: the descriptor is new and owned by nobody else.
+    Ok(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// posix_fadvise(2) `POSIX_FADV_DONTNEED` on the whole file: its clean
+/// pages leave the page cache.
+pub fn drop_from_cache(file: &File) -> io::Result<()> {
+    // SAFETY: the descriptor is open for the call; no memory is passed.
+    let ret = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}
+
+/// A mapping made here. It stays mapped until [`Mapping::unmap`], for the
+/// rest of the process if that is never called.
+pub struct Mapping {
+    address: usize,
+    len: usize,
+}
+
+impl Mapping {
+    /// mmap(2) of `len` bytes at an address of the kernel's choosing:
+    /// anonymous memory when `file` is `None`.
+    pub fn new(
+        len: usize,
+        prot: libc::c_int,
+        flags: libc::c_int,
+        file: Option<&File>,
+    ) -> io::Result<Mapping> {
+        let fd = file.map_or(-1, |file| file.as_raw_fd());
+        // SAFETY: a fresh mapping at an address of the kernel's choosing
+        // cannot affect memory Rust already uses.
+        let address = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) };
+        if address == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping {
+            address: address as usize,
+            len,
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is `len` readable bytes until `unmap`, which
+        // takes `self`, so no slice outlives it.
+        unsafe { std::slice::from_raw_parts(self.address as *const u8, self.len) }
+    }
+
+    /// The bytes, for writing; the mapping must be writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and `&mut self` makes the slice exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.address as *mut u8, self.len) }
+    }
+
+    /// madvise(2) on the bytes `start..start + len` of the mapping.
+    pub fn advise(&self, start: usize, len: usize, advice: libc::c_int) -> io::Result<()> {
+        assert!(start + len <= self.len, "advice outside the mapping");
+        // SAFETY: the range is inside the mapping; advice does not make
+        // its memory invalid for the slices we hand out (no MADV_DONTNEED
+        // or MADV_FREE is asked for here).
+        let ret =
+            unsafe { libc::madvise((self.address + start) as *mut libc::c_void, len, advice) };
+        check(ret.into()).map(drop)
+    }
+
+    /// munmap(2): the pages go back to the kernel.
+    pub fn unmap(self) -> io::Result<()> {
+        // SAFETY: the mapping is ours, and `self` is gone, so no slice of
+        // it remains.
+        let ret = unsafe { libc::munmap(self.address as *mut libc::c_void, self.len) };
+        check(ret.into()).map(drop)
+    }
+}
+
 /// Maps `len` bytes of private anonymous memory that stays mapped for the
 /// rest of the process, with transparent huge pages off so that khugepaged
 /// never moves the pages to other frames behind our back.

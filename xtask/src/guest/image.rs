@@ -9,6 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result};
 use initramfs::cpio::Archive;
+use initramfs::modules::ModuleTree;
 
 use super::kernel::Kernel;
 use crate::dist::Dist;
@@ -85,6 +86,32 @@ pub fn production_archive(
         format!("{capture_cmdline}\n").into_bytes(),
     )?;
     Ok(archive)
+}
+
+/// Adds the modules crashme needs to mount the test disk on the production
+/// kernel (the virtio block driver and its closure, in load order) under
+/// `crashme::kinds::MODULES_DIR`, numbered so that name order is load
+/// order. The filesystem, ext4, is built into the cloud kernel only.
+pub fn add_disk_modules(archive: &mut Archive, kernel: &Kernel) -> Result<Vec<String>> {
+    let tree = ModuleTree::open(&kernel.modules)
+        .with_context(|| format!("cannot index {}", kernel.modules.display()))?;
+    let modules = tree
+        .resolve(&["virtio_blk".to_owned()])
+        .context("cannot resolve virtio_blk")?;
+    let mut names = Vec::new();
+    for (index, module) in modules.into_iter().enumerate() {
+        archive.add_file(
+            &format!(
+                "{}/{index:02}-{}.ko",
+                crashme::kinds::MODULES_DIR,
+                module.name
+            ),
+            0o644,
+            module.contents,
+        )?;
+        names.push(module.name);
+    }
+    Ok(names)
 }
 
 pub fn write_archive(out: &Path, archive: Archive) -> Result<()> {

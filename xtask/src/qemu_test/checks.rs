@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context as _, Result};
+use crashme::kinds::Kinds;
 use crashme::{Planted, PAGE_SIZE};
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
@@ -19,6 +20,7 @@ use dumper::output::INCOMPLETE_SUFFIX;
 use dumper::record::{dmesg_file_name, dump_file_name, Record, Status, LOG_FILE, RECORD_FILE};
 
 use super::analysis;
+use super::kinds::{self, Planting};
 use crate::guest::disk::Fs;
 use crate::util;
 
@@ -64,6 +66,9 @@ pub struct Inputs<'a> {
     pub dump_level: u8,
     /// Compare lifeboat's dump levels with makedumpfile's on this vmcore.
     pub compare_levels: bool,
+    /// The pages of every kind crashme planted, when it did: checked in
+    /// the dump, and at every level compared.
+    pub kinds: Option<&'a Kinds>,
 }
 
 /// The status of a dump that holds all of the vmcore: only such dumps get
@@ -229,7 +234,22 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
                 }
             }
             vmcoreinfo = Some(core.vmcoreinfo);
+            let planting = inputs.kinds.map(|kinds| Planting {
+                planted: inputs.planted,
+                kinds,
+            });
+            // The captured dump at its level, then lifeboat's dump of each
+            // level compared with makedumpfile's.
+            let mut kinds_checked = Vec::new();
+            if let Some(planting) = &planting {
+                kinds_checked.push(kinds::check_dump(&dump.dump, inputs.dump_level, planting));
+            }
             if inputs.compare_levels {
+                let mut each_dump = |level: u8, path: &Path| {
+                    if let Some(planting) = &planting {
+                        kinds_checked.push(kinds::check_dump(path, level, planting));
+                    }
+                };
                 report.record(
                     "dump levels",
                     super::levels::check_levels(
@@ -237,8 +257,12 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
                         &vmcore,
                         inputs.vmlinux,
                         inputs.dir,
+                        &mut each_dump,
                     ),
                 );
+            }
+            if planting.is_some() {
+                report.record("planted kinds", combine(kinds_checked));
             }
         }
         Err(error) => report.fail("ELF core", error),
@@ -717,6 +741,24 @@ fn check_elf(vmcore: &Path) -> Result<Core> {
         bail!("no PT_LOAD");
     }
     Ok(Core { loads, vmcoreinfo })
+}
+
+/// One report line of several checks: each one's line, or every failure.
+fn combine(results: Vec<Result<String>>) -> Result<String> {
+    let (good, bad): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    if !bad.is_empty() {
+        let errors: Vec<String> = bad
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|error| format!("{error:#}"))
+            .collect();
+        bail!("{}", errors.join(" | "));
+    }
+    Ok(good
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect::<Vec<_>>()
+        .join("\n        "))
 }
 
 /// makedumpfile's dump level bit for user data.

@@ -42,11 +42,13 @@ const CRASH_COMMANDS: &[&str] = &[
 
 /// Runs both tools at every level of [`LEVELS`] on `vmcore` and compares;
 /// then crash reads the level-31 dump and the vmcore with `vmlinux`.
+/// `each_dump` sees lifeboat's dump of each level before it is deleted.
 pub fn check_levels(
     lifeboat: &Path,
     vmcore: &Path,
     vmlinux: Option<&Path>,
     dir: &Path,
+    each_dump: &mut dyn FnMut(u8, &Path),
 ) -> Result<String> {
     let headers = read_core_headers(&File::open(vmcore)?)
         .with_context(|| format!("cannot read the headers of {}", vmcore.display()))?;
@@ -70,6 +72,7 @@ pub fn check_levels(
                 .arg(vmcore)
                 .arg(&theirs),
         )?;
+        each_dump(level, &ours);
         let our_counts = summary_counts(&save)
             .with_context(|| format!("no counts in lifeboat save's summary: {save}"))?;
         let their_counts = report_counts(&report);
@@ -163,7 +166,7 @@ fn crash_agrees(vmlinux: &Path, vmcore: &Path, dump: &Path, dir: &Path) -> Resul
 
 /// The segments that hold memory once: x86_64's kernel-image segment
 /// repeats frames of the direct map's, where lifeboat decides them.
-fn direct_loads(loads: &[LoadSegment]) -> Vec<LoadSegment> {
+pub(super) fn direct_loads(loads: &[LoadSegment]) -> Vec<LoadSegment> {
     loads
         .iter()
         .filter(|load| {
