@@ -266,17 +266,7 @@ pub fn compress_excluding<W: Write>(
         let mut offset = 0;
         while offset < size {
             let len = source.window.min(size - offset);
-            let mut runs = Vec::new();
-            exclude.exclude(offset, len, &mut runs);
-            let mut repeated = Vec::new();
-            exclude.repeated(offset, len, &mut repeated);
-            let job = Job {
-                offset,
-                len: len as usize,
-                first_sequence: 0,
-                excluded: runs,
-                repeated,
-            };
+            let job = Job::new(exclude, offset, len, 0);
             let mut result = Ok(());
             compress_window(
                 &source,

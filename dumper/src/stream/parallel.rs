@@ -28,6 +28,29 @@ pub(super) struct Job {
     pub(super) repeated: Vec<std::ops::Range<u64>>,
 }
 
+impl Job {
+    /// The window of `len` bytes at `offset`, whose first frame is number
+    /// `first_sequence`, with what `exclude` leaves out of it.
+    pub(super) fn new(
+        exclude: &mut dyn Exclude,
+        offset: u64,
+        len: u64,
+        first_sequence: u64,
+    ) -> Job {
+        let mut excluded = Vec::new();
+        exclude.exclude(offset, len, &mut excluded);
+        let mut repeated = Vec::new();
+        exclude.repeated(offset, len, &mut repeated);
+        Job {
+            offset,
+            len: len as usize,
+            first_sequence,
+            excluded,
+            repeated,
+        }
+    }
+}
+
 /// What a compression thread made of one chunk (one frame's worth).
 pub(super) enum Outcome {
     /// The chunk is all zero, or left out, or both: hashing and writing it
@@ -139,17 +162,7 @@ pub(super) fn compress_parallel<W: Write>(
                 queue.wait_for_one()?;
                 queue.write_ready(writer, hasher, excluded)?;
             }
-            let mut runs = Vec::new();
-            exclude.exclude(offset, len, &mut runs);
-            let mut repeated = Vec::new();
-            exclude.repeated(offset, len, &mut repeated);
-            let job = Job {
-                offset,
-                len: len as usize,
-                first_sequence: sequence,
-                excluded: runs,
-                repeated,
-            };
+            let job = Job::new(exclude, offset, len, sequence);
             job_sender
                 .send(job)
                 .map_err(|_| StreamError::ThreadStopped)?;
