@@ -77,13 +77,15 @@ impl SuiteApt {
         &self.suite
     }
 
-    /// Whether an update left package lists.
+    /// Whether an update left package lists (`..._Packages`, compressed
+    /// as the machine's apt configuration says: `.lz4` on Debian's
+    /// container images).
     fn has_lists(&self) -> Result<bool> {
         let lists = self.dir.join("state/lists");
         Ok(fs::read_dir(&lists)
             .with_context(|| format!("cannot list {}", lists.display()))?
             .filter_map(|entry| entry.ok())
-            .any(|entry| entry.file_name().to_string_lossy().ends_with("_Packages")))
+            .any(|entry| entry.file_name().to_string_lossy().contains("_Packages")))
     }
 
     /// `apt-get` or `apt-cache` reading only the private sources, state
