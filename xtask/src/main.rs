@@ -2,6 +2,7 @@
 //! `.cargo/config.toml`). This file only dispatches; each command lives in
 //! its own module with a `run` function.
 
+mod apt;
 mod bench;
 mod ci;
 mod deps;

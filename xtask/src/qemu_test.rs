@@ -3,9 +3,9 @@
 //!
 //! For each scenario (see `scenarios.rs`): build the capture image with the
 //! `lifeboat` CLI exactly as a user would; boot Debian's cloud or generic
-//! kernel with
-//! `crashme` as /init, which plants known pages, arms the capture kernel with
-//! kexec_file_load and crashes through sysrq; watch the serial console for
+//! kernel, or Debian 13's cloud kernel, with `crashme` as /init, which
+//! plants known pages, arms the capture kernel with kexec_file_load and
+//! crashes through sysrq; watch the serial console for
 //! each stage under a deadline; then read the dump off the disk image and
 //! check it with stock tools, with crash and the debug kernel, and with
 //! lifeboat's own reading commands. What a run made stays in
@@ -46,8 +46,41 @@ const DISK_LABEL: &str = "crashtest";
 
 /// The scenarios whose vmcore (whole: captured at level 0) is saved again
 /// at each dump level by lifeboat and makedumpfile, and the two compared
-/// frame by frame: one of each kernel flavour.
-const LEVEL_COMPARISONS: &[&str] = &["disk-ext4", "generic-ext4"];
+/// frame by frame: one of each kernel flavour, each with a makedumpfile
+/// that knows its kernel.
+const LEVEL_COMPARISONS: &[(&str, LevelReference)] = &[
+    ("disk-ext4", LevelReference::Installed),
+    ("generic-ext4", LevelReference::Installed),
+    ("trixie-ext4", LevelReference::Knows6_12),
+];
+
+/// The makedumpfile a scenario's dump levels are compared with.
+#[derive(Clone, Copy)]
+enum LevelReference {
+    /// The machine's (Debian 12: 1.7.2, which knows 6.1 kernels).
+    Installed,
+    /// One that knows the page types of 6.12 kernels: trixie's own 1.7.6
+    /// sees no free page there (`makedumpfile::fetch_knows_6_12`).
+    Knows6_12,
+}
+
+impl LevelReference {
+    fn of(scenario: &Scenario) -> Option<LevelReference> {
+        LEVEL_COMPARISONS
+            .iter()
+            .find(|(name, _)| *name == scenario.name)
+            .map(|&(_, reference)| reference)
+    }
+
+    fn program(self) -> Result<PathBuf> {
+        match self {
+            LevelReference::Installed => Ok(PathBuf::from("makedumpfile")),
+            LevelReference::Knows6_12 => {
+                makedumpfile::fetch_knows_6_12(&target_dir().join("bench"))
+            }
+        }
+    }
+}
 
 /// The scenarios where crashme also plants pages of every kind the dump
 /// levels tell apart (page cache on the test disk, which it mounts, so a
@@ -84,6 +117,12 @@ pub fn run(args: &[String]) -> Result<()> {
             if !scenario.image_args.is_empty() {
                 line += &format!(", lifeboat image {}", scenario.image_args.join(" "));
             }
+            if LevelReference::of(scenario).is_some() {
+                line += ", dump levels against makedumpfile";
+            }
+            if scenario.no_crash.is_some() {
+                line += ", no crash";
+            }
             println!("{line}");
         }
         return Ok(());
@@ -94,22 +133,37 @@ pub fn run(args: &[String]) -> Result<()> {
     // Each flavour the selection boots, fetched once; only complete dumps
     // are opened with crash, so only their kernels need the debug twin.
     let mut kernels: BTreeMap<&str, (Kernel, Option<PathBuf>)> = BTreeMap::new();
-    for flavour in [Flavour::Cloud, Flavour::Generic] {
+    for flavour in [Flavour::Cloud, Flavour::Generic, Flavour::TrixieCloud] {
         let of_flavour = || selected.iter().filter(|s| s.kernel == flavour);
         if of_flavour().next().is_none() {
             continue;
         }
         let kernel = kernel::fetch(flavour)?;
         println!("kernel: {} ({})", kernel.package, kernel.vmlinuz.display());
-        let vmlinux = if of_flavour().any(|s| s.expect_status == checks::COMPLETE) {
-            Some(kernel::fetch_debug_vmlinux(&kernel)?)
-        } else {
-            None
-        };
+        let vmlinux =
+            if of_flavour().any(|s| s.expect_status == checks::COMPLETE && s.no_crash.is_none()) {
+                Some(kernel::fetch_debug_vmlinux(&kernel)?)
+            } else {
+                None
+            };
         kernels.insert(flavour.name(), (kernel, vmlinux));
     }
     let dist = dist::build()?;
     let current_makedumpfile = current_makedumpfile()?;
+    // The makedumpfile of each level comparison selected, fetched once.
+    let mut level_references = BTreeMap::new();
+    for scenario in &selected {
+        if let Some(reference) = LevelReference::of(scenario) {
+            let program = reference.program()?;
+            println!(
+                "{}: dump levels compared with makedumpfile {} ({})",
+                scenario.name,
+                makedumpfile::version_of(&program)?,
+                program.display()
+            );
+            level_references.insert(scenario.name, program);
+        }
+    }
 
     let mut results = Vec::new();
     for scenario in selected {
@@ -124,6 +178,7 @@ pub fn run(args: &[String]) -> Result<()> {
             kernel,
             vmlinux.as_deref(),
             current_makedumpfile.as_deref(),
+            level_references.get(scenario.name).map(PathBuf::as_path),
         );
         results.push((scenario.name, passed, start.elapsed()));
     }
@@ -192,6 +247,7 @@ fn run_scenario(
     kernel: &Kernel,
     vmlinux: Option<&Path>,
     current_makedumpfile: Option<&Path>,
+    level_reference: Option<&Path>,
 ) -> bool {
     let dir = target_dir().join("qemu-test").join(scenario.name);
     if dir.exists() {
@@ -293,8 +349,9 @@ fn run_scenario(
                 lifeboat: &dist.lifeboat,
                 vmlinux,
                 dump_level: scenario.dump_level(),
-                compare_levels: LEVEL_COMPARISONS.contains(&scenario.name),
+                compare_levels: level_reference,
                 kinds: kinds.as_ref(),
+                no_crash: scenario.no_crash,
             };
             for failure in checks::run(&inputs) {
                 failures.push(format!("{}: {}", failure.check, failure.detail));

@@ -1,6 +1,7 @@
 //! The kernels the test VMs boot: Debian's current cloud or generic kernel,
-//! fetched with apt and unpacked under `target/kernel/<package>/`, once;
-//! and its debug twin, whose vmlinux lets `crash` read the dumps.
+//! or Debian 13's (trixie) cloud kernel, fetched with apt and unpacked
+//! under `target/kernel/<package>/`, once; and its debug twin, whose
+//! vmlinux lets `crash` read the dumps.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::apt::{find_deb, SuiteApt};
 use crate::util::{self, target_dir};
 
 /// Which of Debian's amd64 kernels.
@@ -20,6 +22,13 @@ pub enum Flavour {
     /// `linux-image-amd64`: what a Debian server or desktop runs, with
     /// ext4, crc32c and virtio all modules; its image is bigger.
     Generic,
+    /// Debian 13's (trixie) `linux-image-cloud-amd64`, a 6.12 kernel,
+    /// fetched from the machine's archive with the suite swapped
+    /// (`crate::apt`): 6.12 keeps the page type of a free, offline or slab
+    /// page in the top byte of `_mapcount`, which dump levels must read.
+    /// ext4, crc32c, virtio and virtio_pci are built in, virtio_blk is a
+    /// module; its modules are `.ko.xz` under `usr/lib/modules`.
+    TrixieCloud,
 }
 
 impl Flavour {
@@ -27,45 +36,70 @@ impl Flavour {
         match self {
             Flavour::Cloud => "cloud",
             Flavour::Generic => "generic",
+            Flavour::TrixieCloud => "trixie-cloud",
         }
     }
 
-    /// The metapackage that depends on the flavour's current kernel; both
-    /// ship plain `.ko` modules.
+    /// The metapackage that depends on the flavour's current kernel.
     fn metapackage(self) -> &'static str {
         match self {
-            Flavour::Cloud => "linux-image-cloud-amd64",
+            Flavour::Cloud | Flavour::TrixieCloud => "linux-image-cloud-amd64",
             Flavour::Generic => "linux-image-amd64",
+        }
+    }
+
+    /// The Debian suite the kernel comes from when it is not the running
+    /// one.
+    fn suite(self) -> Option<&'static str> {
+        match self {
+            Flavour::Cloud | Flavour::Generic => None,
+            Flavour::TrixieCloud => Some("trixie"),
         }
     }
 }
 
 pub struct Kernel {
+    pub flavour: Flavour,
     /// The package, e.g. `linux-image-6.1.0-56-cloud-amd64`.
     pub package: String,
     /// `uname -r` of the kernel, e.g. `6.1.0-56-cloud-amd64`.
     pub release: String,
     pub vmlinuz: PathBuf,
-    /// `lib/modules/<release>`, as on an installed system (with modules.dep).
+    /// `lib/modules/<release>` (or `usr/lib/modules/<release>`), as on an
+    /// installed system (with modules.dep).
     pub modules: PathBuf,
 }
 
 pub fn fetch(flavour: Flavour) -> Result<Kernel> {
-    let package = current_package(flavour.metapackage())?;
     let kernel_dir = target_dir().join("kernel");
+    let suite_apt = flavour.suite().map(SuiteApt::open).transpose()?;
+    let package = match &suite_apt {
+        Some(apt) => suite_package(apt, flavour.metapackage())?,
+        None => current_package(flavour.metapackage())?,
+    };
     let unpacked = kernel_dir.join(&package);
-    if let Some(kernel) = find_unpacked(&package, &unpacked)? {
+    if let Some(kernel) = find_unpacked(flavour, &package, &unpacked)? {
         return Ok(kernel);
     }
 
-    println!("fetching {package}");
     fs::create_dir_all(&kernel_dir)?;
-    util::run(
-        Command::new("apt-get")
-            .args(["download", "-q", &package])
-            .current_dir(&kernel_dir),
-    )?;
-    let deb = find_deb(&kernel_dir, &package)?;
+    let (package, deb) = match &suite_apt {
+        Some(apt) => {
+            println!("fetching {package} from Debian {}", apt.suite());
+            apt.download(|apt| suite_package(apt, flavour.metapackage()), &kernel_dir)?
+        }
+        None => {
+            println!("fetching {package}");
+            util::run(
+                Command::new("apt-get")
+                    .args(["download", "-q", &package])
+                    .current_dir(&kernel_dir),
+            )?;
+            let deb = find_deb(&kernel_dir, &package)?;
+            (package, deb)
+        }
+    };
+    let unpacked = kernel_dir.join(&package);
     // Unpack next to the final place and rename, so that an interrupted
     // unpack is never mistaken for the cache.
     let partial = kernel_dir.join(format!("{package}.partial"));
@@ -73,16 +107,18 @@ pub fn fetch(flavour: Flavour) -> Result<Kernel> {
         fs::remove_dir_all(&partial)?;
     }
     util::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&partial))?;
-    let release = module_release(&partial)?;
+    let (base, release) = module_release(&partial)?;
     // The package ships no modules.dep; an installed system has one, made
-    // by depmod in the package's postinst.
-    util::run(Command::new("depmod").arg("-b").arg(&partial).arg(&release))?;
+    // by depmod in the package's postinst. `-b` names the directory that
+    // holds `lib/modules`.
+    util::run(Command::new("depmod").arg("-b").arg(&base).arg(&release))?;
     if unpacked.exists() {
         fs::remove_dir_all(&unpacked)?;
     }
     fs::rename(&partial, &unpacked)?;
     fs::remove_file(&deb)?;
-    find_unpacked(&package, &unpacked)?.context("the unpacked kernel has no vmlinuz or modules")
+    find_unpacked(flavour, &package, &unpacked)?
+        .context("the unpacked kernel has no vmlinuz or modules")
 }
 
 /// The debug vmlinux of `kernel` (with DWARF and the same Build-ID), from
@@ -107,13 +143,22 @@ pub fn fetch_debug_vmlinux(kernel: &Kernel) -> Result<PathBuf> {
     println!("fetching {package}");
     fs::create_dir_all(&kernel_dir)?;
     let start = Instant::now();
-    util::run(
-        Command::new("apt-get")
-            .args(["download", "-q", &package])
-            .current_dir(&kernel_dir),
-    )?;
+    let deb = match kernel.flavour.suite() {
+        Some(suite) => {
+            SuiteApt::open(suite)?
+                .download(|_| Ok(package.clone()), &kernel_dir)?
+                .1
+        }
+        None => {
+            util::run(
+                Command::new("apt-get")
+                    .args(["download", "-q", &package])
+                    .current_dir(&kernel_dir),
+            )?;
+            find_deb(&kernel_dir, &package)?
+        }
+    };
     let downloaded = start.elapsed();
-    let deb = find_deb(&kernel_dir, &package)?;
     let partial = kernel_dir.join(format!("{package}.partial"));
     if partial.exists() {
         fs::remove_dir_all(&partial)?;
@@ -169,6 +214,19 @@ fn extract_member(deb: &Path, member: &str, out: &Path) -> Result<()> {
     })
 }
 
+/// The kernel package `metapackage` of the other suite depends on.
+fn suite_package(apt: &SuiteApt, metapackage: &str) -> Result<String> {
+    apt.depends(metapackage)?
+        .into_iter()
+        .find(|name| name.starts_with("linux-image-"))
+        .with_context(|| {
+            format!(
+                "Debian {}'s {metapackage} depends on no linux-image package",
+                apt.suite()
+            )
+        })
+}
+
 /// Asks apt which package the metapackage currently depends on, so that the
 /// tests follow Debian's kernel updates without a pinned version.
 fn current_package(metapackage: &str) -> Result<String> {
@@ -187,17 +245,20 @@ fn current_package(metapackage: &str) -> Result<String> {
     depends()?.with_context(|| format!("`apt-cache depends {metapackage}` names no kernel"))
 }
 
-fn find_unpacked(package: &str, dir: &Path) -> Result<Option<Kernel>> {
-    if !dir.join("lib/modules").is_dir() {
+fn find_unpacked(flavour: Flavour, package: &str, dir: &Path) -> Result<Option<Kernel>> {
+    if !dir.is_dir() {
         return Ok(None);
     }
-    let release = module_release(dir)?;
+    let Ok((base, release)) = module_release(dir) else {
+        return Ok(None);
+    };
     let vmlinuz = dir.join("boot").join(format!("vmlinuz-{release}"));
-    let modules = dir.join("lib/modules").join(&release);
+    let modules = base.join("lib/modules").join(&release);
     if !vmlinuz.is_file() || !modules.join("modules.dep").is_file() {
         return Ok(None);
     }
     Ok(Some(Kernel {
+        flavour,
         package: package.to_string(),
         release,
         vmlinuz,
@@ -205,9 +266,15 @@ fn find_unpacked(package: &str, dir: &Path) -> Result<Option<Kernel>> {
     }))
 }
 
-/// The one directory name under `lib/modules`.
-fn module_release(dir: &Path) -> Result<String> {
-    let modules = dir.join("lib/modules");
+/// Where the unpacked package keeps `lib/modules`: `dir` itself, or
+/// `dir/usr` in a package built for a merged /usr (Debian 13 on); and the
+/// one directory name under it, the kernel's release.
+fn module_release(dir: &Path) -> Result<(PathBuf, String)> {
+    let base = [dir.join("usr"), dir.to_path_buf()]
+        .into_iter()
+        .find(|base| base.join("lib/modules").is_dir())
+        .with_context(|| format!("{} has no lib/modules or usr/lib/modules", dir.display()))?;
+    let modules = base.join("lib/modules");
     let mut releases = Vec::new();
     for entry in
         fs::read_dir(&modules).with_context(|| format!("cannot list {}", modules.display()))?
@@ -215,7 +282,7 @@ fn module_release(dir: &Path) -> Result<String> {
         releases.push(entry?.file_name().to_string_lossy().into_owned());
     }
     match releases.as_slice() {
-        [release] => Ok(release.clone()),
+        [release] => Ok((base, release.clone())),
         _ => bail!(
             "expected one release in {}, found {releases:?}",
             modules.display()
@@ -223,16 +290,30 @@ fn module_release(dir: &Path) -> Result<String> {
     }
 }
 
-fn find_deb(dir: &Path, package: &str) -> Result<PathBuf> {
-    let prefix = format!("{package}_");
-    for entry in fs::read_dir(dir)? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&prefix) && name.ends_with(".deb") {
-            return Ok(dir.join(name));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Debian 12's packages keep modules under `lib/modules`, Debian 13's
+    /// (merged /usr) under `usr/lib/modules`; depmod's `-b` is the
+    /// directory above `lib`.
+    #[test]
+    fn the_modules_are_found_in_either_layout() {
+        let dir = target_dir().join("xtask-tests/kernel-layout");
+        let _ = fs::remove_dir_all(&dir);
+        for (package, base) in [("bookworm", ""), ("trixie", "usr")] {
+            let root = dir.join(package);
+            fs::create_dir_all(root.join(base).join("lib/modules/6.1.0-1-amd64")).unwrap();
+            let (found, release) = module_release(&root).unwrap();
+            assert_eq!(found, root.join(base), "{package}");
+            assert_eq!(release, "6.1.0-1-amd64");
         }
+        let empty = dir.join("empty");
+        fs::create_dir_all(&empty).unwrap();
+        assert!(module_release(&empty).is_err());
+        fs::create_dir_all(empty.join("lib/modules/a")).unwrap();
+        fs::create_dir_all(empty.join("lib/modules/b")).unwrap();
+        assert!(module_release(&empty).is_err());
+        let _ = fs::remove_dir_all(&dir);
     }
-    bail!(
-        "apt-get download left no {prefix}*.deb in {}",
-        dir.display()
-    )
 }

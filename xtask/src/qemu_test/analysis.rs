@@ -62,12 +62,15 @@ pub struct Context<'a> {
     pub current_makedumpfile: Option<&'a Path>,
     pub current_dmesg: &'a Path,
     pub lifeboat: &'a Path,
-    pub vmlinux: &'a Path,
+    /// The debug kernel, or why crash is not run on this dump.
+    pub vmlinux: Result<&'a Path, &'a str>,
 }
 
 struct Check {
     name: &'static str,
     run: fn(&Context) -> Result<String>,
+    /// Runs crash, and is skipped (said so) when crash is not run.
+    runs_crash: bool,
 }
 
 /// The checks of the dump as saved, in order.
@@ -75,26 +78,32 @@ const CHECKS: &[Check] = &[
     Check {
         name: "build id",
         run: check_build_id,
+        runs_crash: false,
     },
     Check {
         name: "crash",
         run: check_crash,
+        runs_crash: true,
     },
     Check {
         name: "lifeboat dmesg",
         run: check_cli_dmesg,
+        runs_crash: false,
     },
     Check {
         name: "lifeboat inspect",
         run: check_inspect,
+        runs_crash: false,
     },
     Check {
         name: "lifeboat verify",
         run: check_verify,
+        runs_crash: false,
     },
     Check {
         name: "lifeboat decompress",
         run: check_decompress,
+        runs_crash: false,
     },
 ];
 
@@ -119,7 +128,12 @@ const TRUNCATED_CHECKS: &[TruncatedCheck] = &[
 /// deleted when its checks pass and kept for a rerun when one fails.
 pub fn run(context: &Context, report: &mut Report) {
     for check in CHECKS {
-        report.record(check.name, (check.run)(context));
+        match context.vmlinux {
+            Err(reason) if check.runs_crash => println!("  skip  {}: {reason}", check.name),
+            _ => {
+                report.record(check.name, (check.run)(context));
+            }
+        }
     }
     let cut = match cut_copy(context) {
         Ok(cut) => cut,
@@ -143,19 +157,23 @@ pub fn run(context: &Context, report: &mut Report) {
 }
 
 /// The debug vmlinux must be the kernel that crashed: its Build-ID is the
-/// one in the dump's VMCOREINFO, which is the one lifeboat.json records.
+/// one in the dump's VMCOREINFO, which is the one lifeboat.json records
+/// (only the last two are compared when crash is not run).
 fn check_build_id(context: &Context) -> Result<String> {
-    let notes = util::output(Command::new("readelf").arg("-n").arg(context.vmlinux))?;
-    let vmlinux_id = notes
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Build ID:"))
-        .map(str::trim)
-        .with_context(|| {
-            format!(
-                "readelf -n shows no Build ID in {}",
-                context.vmlinux.display()
-            )
-        })?;
+    let vmlinux_id = match context.vmlinux {
+        Ok(vmlinux) => {
+            let notes = util::output(Command::new("readelf").arg("-n").arg(vmlinux))?;
+            let id = notes
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("Build ID:"))
+                .map(|id| id.trim().to_owned())
+                .with_context(|| {
+                    format!("readelf -n shows no Build ID in {}", vmlinux.display())
+                })?;
+            Some(id)
+        }
+        Err(_) => None,
+    };
     let vmcoreinfo = context
         .vmcoreinfo
         .context("no VMCOREINFO to compare with")?;
@@ -168,6 +186,14 @@ fn check_build_id(context: &Context) -> Result<String> {
         .build_id
         .clone()
         .context("lifeboat.json has no build_id")?;
+    let Some(vmlinux_id) = vmlinux_id else {
+        if !vmcore_id.eq_ignore_ascii_case(&json_id) {
+            bail!("VMCOREINFO BUILD-ID {vmcore_id}, lifeboat.json build_id {json_id}");
+        }
+        return Ok(format!(
+            "{vmcore_id} (VMCOREINFO, lifeboat.json; no debug kernel)"
+        ));
+    };
     if !vmlinux_id.eq_ignore_ascii_case(vmcore_id) || !vmcore_id.eq_ignore_ascii_case(&json_id) {
         bail!(
             "vmlinux {vmlinux_id}, VMCOREINFO BUILD-ID {vmcore_id}, lifeboat.json build_id {json_id}"
@@ -180,12 +206,15 @@ fn check_build_id(context: &Context) -> Result<String> {
 /// and its backtrace. Its whole output goes to `crash.txt`, and into the
 /// failure when it does not.
 fn check_crash(context: &Context) -> Result<String> {
+    let vmlinux = context
+        .vmlinux
+        .map_err(|reason| anyhow::anyhow!("crash is not run: {reason}"))?;
     let input = context.dir.join("crash-input.txt");
     fs::write(&input, CRASH_COMMANDS.join("\n") + "\n")?;
     let mut command = Command::new("crash");
     command
         .args(["-s", "--no_crashrc"])
-        .arg(context.vmlinux)
+        .arg(vmlinux)
         .arg(context.vmcore)
         .arg("-i")
         .arg(&input);

@@ -59,13 +59,16 @@ pub struct Inputs<'a> {
     pub expect_network: Option<(String, &'a str)>,
     /// The host CLI, whose reading commands are checked on the dump.
     pub lifeboat: &'a Path,
-    /// The debug kernel for crash; needed when a complete dump is expected.
+    /// The debug kernel for crash; needed when a complete dump is expected,
+    /// unless `no_crash` says why crash is not run.
     pub vmlinux: Option<&'a Path>,
+    pub no_crash: Option<&'a str>,
     /// The config's dump level: at a level that leaves out user data (8),
     /// crashme's planted pages, anonymous memory, must be zeros.
     pub dump_level: u8,
-    /// Compare lifeboat's dump levels with makedumpfile's on this vmcore.
-    pub compare_levels: bool,
+    /// The makedumpfile to compare lifeboat's dump levels with on this
+    /// vmcore, if they are compared.
+    pub compare_levels: Option<&'a Path>,
     /// The pages of every kind crashme planted, when it did: checked in
     /// the dump, and at every level compared.
     pub kinds: Option<&'a Kinds>,
@@ -244,7 +247,7 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
             if let Some(planting) = &planting {
                 kinds_checked.push(kinds::check_dump(&dump.dump, inputs.dump_level, planting));
             }
-            if inputs.compare_levels {
+            if let Some(makedumpfile) = inputs.compare_levels {
                 let mut each_dump = |level: u8, path: &Path| {
                     if let Some(planting) = &planting {
                         kinds_checked.push(kinds::check_dump(path, level, planting));
@@ -254,8 +257,11 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
                     "dump levels",
                     super::levels::check_levels(
                         inputs.lifeboat,
+                        makedumpfile,
                         &vmcore,
-                        inputs.vmlinux,
+                        inputs
+                            .vmlinux
+                            .ok_or(inputs.no_crash.unwrap_or("no debug kernel")),
                         inputs.dir,
                         &mut each_dump,
                     ),
@@ -282,9 +288,13 @@ fn check_complete(inputs: &Inputs) -> Vec<Failure> {
     if inputs.expect_status != COMPLETE {
         return report.failures;
     }
-    let Some(vmlinux) = inputs.vmlinux else {
-        report.fail("crash", anyhow::anyhow!("no debug kernel was fetched"));
-        return report.failures;
+    let vmlinux = match (inputs.vmlinux, inputs.no_crash) {
+        (Some(vmlinux), _) => Ok(vmlinux),
+        (None, Some(reason)) => Err(reason),
+        (None, None) => {
+            report.fail("crash", anyhow::anyhow!("no debug kernel was fetched"));
+            return report.failures;
+        }
     };
     let record = read_record(&dump.json).unwrap_or_default();
     let context = analysis::Context {

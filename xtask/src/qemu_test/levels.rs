@@ -16,6 +16,7 @@ use dumper::seekable::reader::Dump;
 
 use super::analysis;
 use super::kdump::{report_counts, KdumpPages};
+use crate::bench::makedumpfile;
 use crate::util;
 
 /// The levels compared: each bit alone, and all of them.
@@ -40,16 +41,19 @@ const CRASH_COMMANDS: &[&str] = &[
     "q",
 ];
 
-/// Runs both tools at every level of [`LEVELS`] on `vmcore` and compares;
-/// then crash reads the level-31 dump and the vmcore with `vmlinux`.
+/// Runs both tools (`makedumpfile` names the makedumpfile) at every level
+/// of [`LEVELS`] on `vmcore` and compares; then crash reads the level-31
+/// dump and the vmcore with `vmlinux` (`Err`: why crash is not run).
 /// `each_dump` sees lifeboat's dump of each level before it is deleted.
 pub fn check_levels(
     lifeboat: &Path,
+    makedumpfile: &Path,
     vmcore: &Path,
-    vmlinux: Option<&Path>,
+    vmlinux: Result<&Path, &str>,
     dir: &Path,
     each_dump: &mut dyn FnMut(u8, &Path),
 ) -> Result<String> {
+    let version = makedumpfile::version_of(makedumpfile)?;
     let headers = read_core_headers(&File::open(vmcore)?)
         .with_context(|| format!("cannot read the headers of {}", vmcore.display()))?;
     let loads = direct_loads(&headers.loads);
@@ -67,7 +71,7 @@ pub fn check_levels(
                 .arg(&ours),
         )?;
         let report = util::output_with_stderr(
-            Command::new("makedumpfile")
+            Command::new(makedumpfile)
                 .args(["-l", "-d", &level.to_string(), "--message-level", "31"])
                 .arg(vmcore)
                 .arg(&theirs),
@@ -103,15 +107,18 @@ pub fn check_levels(
         let _ = std::fs::remove_file(&theirs);
     }
     if !problems.is_empty() {
-        bail!("lifeboat and makedumpfile differ: {}", problems.join(" | "));
+        bail!(
+            "lifeboat and makedumpfile {version} differ: {}",
+            problems.join(" | ")
+        );
     }
     let crash = match vmlinux {
-        Some(vmlinux) => crash_agrees(vmlinux, vmcore, &dir.join("level-31.zst"), dir)?,
-        None => "no debug kernel for crash".to_owned(),
+        Ok(vmlinux) => crash_agrees(vmlinux, vmcore, &dir.join("level-31.zst"), dir)?,
+        Err(reason) => format!("crash not run: {reason}"),
     };
     let _ = std::fs::remove_file(dir.join("level-31.zst"));
     Ok(format!(
-        "the same frames and counts as makedumpfile: {}; {crash}",
+        "the same frames and counts as makedumpfile {version}: {}; {crash}",
         lines.join(", ")
     ))
 }
