@@ -8,12 +8,12 @@
 //! which no segment holds.
 //!
 //! On x86_64 the first PT_LOAD is the kernel image's mapping, which repeats
-//! frames the direct map's segments hold too. That segment is kept whole
-//! but for hardware-poisoned and offline frames, which are never read
-//! anywhere (and so are counted twice in the rare case that the kernel
-//! image holds one), and its zero pages are not counted: makedumpfile
-//! counts each page frame once, and the frames are decided where the direct
-//! map holds them.
+//! frames the direct map's segments hold too, and not only kernel data:
+//! its freed init sections hold user pages and free pages like any other
+//! memory. Its frames are left out as the level says, as everywhere, but
+//! not counted there (see [`Exclude::repeated`]), and its zero pages are
+//! neither counted nor recorded: makedumpfile counts each page frame once,
+//! where the direct map holds it.
 
 use std::ops::Range;
 
@@ -84,7 +84,7 @@ impl<C: FrameClassifier> VmcoreExclusions<C> {
 impl<C: FrameClassifier> Exclude for VmcoreExclusions<C> {
     fn exclude(&mut self, offset: u64, len: u64, runs: &mut Vec<ExcludedRun>) {
         let window_end = offset + len;
-        for (load, repeats) in self.loads.iter().zip(&self.repeats) {
+        for load in &self.loads {
             let load_end = load.file_offset + load.file_size;
             let from = offset.max(load.file_offset);
             let to = window_end.min(load_end);
@@ -106,13 +106,7 @@ impl<C: FrameClassifier> Exclude for VmcoreExclusions<C> {
             for (pfns, category) in &self.frames {
                 let start = pfns.start.max(first_pfn);
                 let end = pfns.end.min(end_pfn);
-                // A repeated segment keeps everything but the frames that
-                // must never be read.
-                let never_read = matches!(
-                    category,
-                    ExcludeCategory::Hwpoison | ExcludeCategory::Offline
-                );
-                if start >= end || !self.level.excludes(*category) || (*repeats && !never_read) {
+                if start >= end || !self.level.excludes(*category) {
                     continue;
                 }
                 let file_start = load.file_offset + (start * PAGE_SIZE - load.paddr);
@@ -342,10 +336,11 @@ mod tests {
         assert!(exclusions.zero_pages());
     }
 
-    /// The kernel image's segment repeats frames of the direct map's: it
-    /// is kept whole, and its zero pages are not counted.
+    /// The kernel image's segment repeats frames of the direct map's: its
+    /// frames are left out all the same, and it is reported as repeated so
+    /// that they are not counted twice.
     #[test]
-    fn a_segment_repeating_another_is_kept_and_not_counted() {
+    fn a_segment_repeating_another_is_left_out_and_reported() {
         let page = PAGE_SIZE;
         let loads = [
             load(page, 20 * page, 4 * page),
@@ -359,16 +354,10 @@ mod tests {
         let mut exclusions = VmcoreExclusions::new(&loads, classifier, DumpLevel::MAX);
         let runs = runs_of(&mut exclusions, 0, 21 * page);
         assert_eq!(exclusions.classifier().asked, [20..24, 16..32]);
-        assert!(runs.iter().all(|&(start, _)| start >= 5 * page));
-        // Hardware-poisoned frames are left out of it all the same.
-        let classifier = EveryNth {
-            every: 2,
-            category: Hwpoison,
-            asked: Vec::new(),
-        };
-        let mut exclusions = VmcoreExclusions::new(&loads, classifier, DumpLevel::MAX);
-        let runs = runs_of(&mut exclusions, 0, 5 * page);
-        assert_eq!(runs, [(page, page), (3 * page, page)]);
+        // pfns 20 and 22 in the image's segment, then every other frame of
+        // the direct map's from pfn 16.
+        assert_eq!(runs[..2], [(page, page), (3 * page, page)]);
+        assert_eq!(runs[2], (5 * page, page));
         let mut parts = Vec::new();
         exclusions.repeated(2 * page, 4 * page, &mut parts);
         assert_eq!(parts, vec![(0..3 * page)]);

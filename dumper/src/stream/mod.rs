@@ -141,10 +141,22 @@ pub struct Excluded {
 }
 
 impl Excluded {
-    fn add(&mut self, runs: &[ExcludedRun]) {
+    /// The bytes of `runs` by category, but for those in the `repeated`
+    /// parts (see [`Exclude::repeated`]): a page frame counts once.
+    fn outside(runs: &[ExcludedRun], repeated: &[std::ops::Range<u64>]) -> Excluded {
+        let mut excluded = Excluded::default();
         for run in runs {
-            self.bytes[index_of(run.category)] += run.len;
+            let inside: u64 = repeated
+                .iter()
+                .map(|part| {
+                    let from = part.start.max(run.start);
+                    let to = part.end.min(run.end());
+                    to.saturating_sub(from)
+                })
+                .sum();
+            excluded.bytes[index_of(run.category)] += run.len - inside.min(run.len);
         }
+        excluded
     }
 
     /// Bytes of `category` left out.
@@ -160,6 +172,14 @@ impl Excluded {
     /// Bytes left out, all categories together.
     pub fn total_bytes(&self) -> u64 {
         self.bytes.iter().sum()
+    }
+}
+
+impl std::ops::AddAssign for Excluded {
+    fn add_assign(&mut self, other: Excluded) {
+        for (mine, theirs) in self.bytes.iter_mut().zip(other.bytes) {
+            *mine += theirs;
+        }
     }
 }
 

@@ -58,6 +58,7 @@ pub(super) enum Outcome {
     Zero {
         len: u64,
         excluded: Vec<ExcludedRun>,
+        counted: Excluded,
     },
     /// The chunk's compressed frame, and the window holding the chunk,
     /// still to be hashed (with zeros for its excluded runs).
@@ -67,6 +68,7 @@ pub(super) enum Outcome {
         start: usize,
         len: usize,
         excluded: Vec<ExcludedRun>,
+        counted: Excluded,
     },
 }
 
@@ -219,12 +221,17 @@ pub(super) fn compress_window(
         }
     };
     for (index, (start, len, mut excluded)) in chunks.into_iter().enumerate() {
+        let repeated = parts_in_chunk(&job.repeated, start, len);
         let outcome = match &window {
             Some(window) if !covers(&excluded, len) => {
                 let chunk = &window.bytes()[start as usize..(start + len) as usize];
-                let repeated = parts_in_chunk(&job.repeated, start, len);
                 if add_zero_pages(chunk, &mut excluded, zero_pages, &repeated) {
-                    Ok(Outcome::Zero { len, excluded })
+                    let counted = Excluded::outside(&excluded, &repeated);
+                    Ok(Outcome::Zero {
+                        len,
+                        excluded,
+                        counted,
+                    })
                 } else {
                     let mut frame = spare_frames
                         .lock()
@@ -237,16 +244,22 @@ pub(super) fn compress_window(
                     } else {
                         compressor.compress_masked(chunk, &excluded, offset, &mut frame)
                     };
+                    let counted = Excluded::outside(&excluded, &repeated);
                     compressed.map(|()| Outcome::Data {
                         frame,
                         window: Arc::clone(window),
                         start: start as usize,
                         len: len as usize,
                         excluded,
+                        counted,
                     })
                 }
             }
-            _ => Ok(Outcome::Zero { len, excluded }),
+            _ => Ok(Outcome::Zero {
+                len,
+                counted: Excluded::outside(&excluded, &repeated),
+                excluded,
+            }),
         };
         if !send((job.first_sequence + index as u64, outcome)) {
             return false;
@@ -264,9 +277,13 @@ pub(super) fn write_outcome<W: Write>(
     spare_frames: &Mutex<Vec<Vec<u8>>>,
 ) -> Result<(), StreamError> {
     match outcome {
-        Outcome::Zero { len, excluded } => {
+        Outcome::Zero {
+            len,
+            excluded,
+            counted,
+        } => {
             hasher.update_zeros(len);
-            excluded_bytes.add(&excluded);
+            *excluded_bytes += counted;
             writer.zero_frame(len, &excluded)
         }
         Outcome::Data {
@@ -275,6 +292,7 @@ pub(super) fn write_outcome<W: Write>(
             start,
             len,
             excluded,
+            counted,
         } => {
             let chunk = &window.bytes()[start..start + len];
             if excluded.is_empty() {
@@ -288,7 +306,7 @@ pub(super) fn write_outcome<W: Write>(
                 }
                 hasher.update_zeros(len as u64 - at);
             }
-            excluded_bytes.add(&excluded);
+            *excluded_bytes += counted;
             let result = writer.data_frame(&frame, len as u64, &excluded);
             spare_frames
                 .lock()

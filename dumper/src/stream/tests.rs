@@ -281,10 +281,12 @@ fn bad_frame_sizes_are_refused() {
     }
 }
 
-/// Leaves out fixed runs of the output, given in output offsets.
+/// Leaves out fixed runs of the output, given in output offsets; the
+/// `repeated` parts repeat memory held elsewhere.
 struct FixedRuns {
     runs: Vec<ExcludedRun>,
     zero_pages: bool,
+    repeated: Vec<std::ops::Range<u64>>,
 }
 
 impl Exclude for FixedRuns {
@@ -304,6 +306,16 @@ impl Exclude for FixedRuns {
 
     fn zero_pages(&self) -> bool {
         self.zero_pages
+    }
+
+    fn repeated(&mut self, offset: u64, len: u64, parts: &mut Vec<std::ops::Range<u64>>) {
+        for part in &self.repeated {
+            let from = part.start.max(offset);
+            let to = part.end.min(offset + len);
+            if from < to {
+                parts.push(from - offset..to - offset);
+            }
+        }
     }
 }
 
@@ -346,6 +358,7 @@ fn excluded_runs_are_zeros_recorded_after_their_frames() {
             let mut exclude = FixedRuns {
                 runs: runs.clone(),
                 zero_pages,
+                repeated: Vec::new(),
             };
             let (summary, dump) = compress_excluding(
                 &file,
@@ -444,6 +457,7 @@ fn excluded_bytes_are_never_read() {
                 ExcludeCategory::Hwpoison,
             )],
             zero_pages: false,
+            repeated: Vec::new(),
         };
         let (summary, dump) = compress_excluding(
             &file,
@@ -460,6 +474,46 @@ fn excluded_bytes_are_never_read() {
         assert_eq!(
             summary.excluded.pages(ExcludeCategory::Hwpoison),
             3 * 16 + 2
+        );
+    }
+}
+
+/// Runs in a repeated part are left out (zeros) but not counted: the frame
+/// counts where the memory is held the other time.
+#[test]
+fn runs_in_repeated_parts_are_left_out_uncounted() {
+    let page = 4096u64;
+    let frame = 64 << 10;
+    let data = sample_input(4 * frame as usize);
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&data).unwrap();
+    for threads in [1, 2] {
+        let mut exclude = FixedRuns {
+            runs: vec![run(page, 4 * page, ExcludeCategory::User)],
+            zero_pages: false,
+            repeated: std::iter::once(0..3 * page).collect(),
+        };
+        let (summary, dump) = compress_excluding(
+            &file,
+            &Plan::whole(data.len() as u64),
+            Vec::new(),
+            &StreamOptions {
+                level: 1,
+                threads,
+                frame_bytes: Some(frame),
+            },
+            &mut exclude,
+            |_| {},
+        )
+        .unwrap();
+        let decoded = zstd::decode_all(&dump[..]).unwrap();
+        assert!(decoded[page as usize..5 * page as usize]
+            .iter()
+            .all(|&b| b == 0));
+        assert_eq!(
+            summary.excluded.pages(ExcludeCategory::User),
+            2,
+            "threads {threads}"
         );
     }
 }
