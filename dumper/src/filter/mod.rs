@@ -85,7 +85,7 @@
 //!
 //! So about 2.2 MiB, of which none grows with RAM but the memory map's
 //! runs; measured in the capture kernel (2 GiB guest, crashkernel=72M),
-//! PID 1's peak went from 2.8 MiB at level 0 to 3.5 MiB at level 31.
+//! PID 1's peak went from 2.8 MiB at level 0 to 3.2 MiB at level 31.
 //!
 //! Bad input never costs the dump: any [`FilterError`] from setting the
 //! filter up means the caller dumps with zero-page exclusion only, and says
