@@ -146,11 +146,7 @@ fn add_dump_facts(facts: &mut Value, dump: &Dump<File>) {
         match dump.exclusions(index) {
             Ok(runs) => {
                 for run in runs {
-                    let at = ExcludeCategory::ALL
-                        .iter()
-                        .position(|&category| category == run.category)
-                        .expect("ALL holds every category");
-                    pages[at] += run.len / 4096;
+                    pages[run.category.index()] += run.len / 4096;
                 }
             }
             Err(error) => {

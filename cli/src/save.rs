@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use dumper::elf::read_core_headers;
 use dumper::filter::exclude::Filtering;
-use dumper::filter::{DumpLevel, ExcludeCategory};
+use dumper::filter::DumpLevel;
 use dumper::output::{Destination as _, DirDestination};
 use dumper::plan::Plan;
 use dumper::stream::{compress_excluding, Exclude, StreamOptions, StreamSummary};
@@ -117,7 +117,7 @@ pub fn run(args: Args) -> Result<Exit> {
         eprintln!(
             "lifeboat: warning: dump level {level}: cannot classify the pages of {} ({error}); leaving out {}",
             args.input.display(),
-            if level.excludes(ExcludeCategory::Zero) { "zero pages only" } else { "nothing" }
+            filtering.fallback()
         );
     }
     let (summary, destination) = match args.output.as_deref() {
@@ -219,10 +219,6 @@ fn print_summary(input: &Path, destination: &str, summary: &StreamSummary) {
 
 /// What the dump level left out, by category, as pages of 4 KiB.
 fn print_exclusions(level: DumpLevel, summary: &StreamSummary, unclassifiable: Option<u64>) {
-    let counts: Vec<String> = ExcludeCategory::ALL
-        .iter()
-        .map(|&category| format!("{} {}", category.name(), summary.excluded.pages(category)))
-        .collect();
     let unclassifiable = match unclassifiable {
         Some(pages) if pages > 0 => {
             format!("; {pages} pages could not be classified and were kept")
@@ -232,6 +228,6 @@ fn print_exclusions(level: DumpLevel, summary: &StreamSummary, unclassifiable: O
     eprintln!(
         "lifeboat: dump level {level}: left out {} pages ({}){unclassifiable}",
         summary.excluded.total_bytes() / 4096,
-        counts.join(", ")
+        summary.excluded.describe_pages()
     );
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dumper::error_chain;
 use dumper::filter::exclude::Filtering;
-use dumper::filter::{DumpLevel, ExcludeCategory};
+use dumper::filter::DumpLevel;
 use dumper::output::{Artifact, Destination};
 use dumper::plan::Plan;
 use dumper::record::ExcludedPages;
@@ -427,15 +427,7 @@ fn write_dump(
             log::info!(
                 "dump level {level}: left out {} pages ({})",
                 excluded.total(),
-                ExcludeCategory::ALL
-                    .iter()
-                    .map(|&category| format!(
-                        "{} {}",
-                        category.name(),
-                        summary.excluded.pages(category)
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                summary.excluded.describe_pages()
             );
             record.status = Some(Status::Complete);
             record.dump_bytes = Some(summary.output_bytes);
@@ -655,12 +647,10 @@ fn stream_dump(
     });
     let mut filtering = Filtering::new(view.as_ref().map_err(Clone::clone), level);
     if let Some(error) = &filtering.error {
-        let fallback = if level.excludes(ExcludeCategory::Zero) {
-            "zero pages only"
-        } else {
-            "nothing"
-        };
-        log::warn!("dump level {level}: cannot classify pages ({error}); leaving out {fallback}");
+        log::warn!(
+            "dump level {level}: cannot classify pages ({error}); leaving out {}",
+            filtering.fallback()
+        );
     }
     let artifact = destination.create(name)?;
     let described = artifact.describe();

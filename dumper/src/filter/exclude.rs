@@ -48,24 +48,23 @@ pub struct VmcoreExclusions<C> {
     frames: Vec<(Range<u64>, ExcludeCategory)>,
 }
 
+/// Whether another, larger segment of `loads` holds every frame of `load`,
+/// as the direct map's holds those of x86_64's kernel-image segment.
+pub fn repeats(load: &LoadSegment, loads: &[LoadSegment]) -> bool {
+    loads.iter().any(|other| {
+        other.file_size > load.file_size
+            && other.paddr <= load.paddr
+            && load.paddr + load.file_size <= other.paddr + other.file_size
+    })
+}
+
 impl<C: FrameClassifier> VmcoreExclusions<C> {
     /// The exclusions of a vmcore with `loads` (its PT_LOAD segments) at
     /// `level`, decided by `classifier`.
     pub fn new(loads: &[LoadSegment], classifier: C, level: DumpLevel) -> VmcoreExclusions<C> {
         let mut loads = loads.to_vec();
         loads.sort_by_key(|load| load.file_offset);
-        let repeats = loads
-            .iter()
-            .enumerate()
-            .map(|(index, load)| {
-                loads.iter().enumerate().any(|(other_index, other)| {
-                    other_index != index
-                        && other.file_size > load.file_size
-                        && other.paddr <= load.paddr
-                        && load.paddr + load.file_size <= other.paddr + other.file_size
-                })
-            })
-            .collect();
+        let repeats = loads.iter().map(|load| repeats(load, &loads)).collect();
         VmcoreExclusions {
             loads,
             repeats,
@@ -230,6 +229,16 @@ impl<'a, R: ReadAt> Filtering<'a, R> {
         match &mut self.classified {
             Some(exclusions) => exclusions,
             None => &mut self.fallback,
+        }
+    }
+
+    /// What is left out when the classifier could not be set up, for the
+    /// message that says so: `zero pages only`, or `nothing`.
+    pub fn fallback(&self) -> &'static str {
+        if self.fallback.zero_pages() {
+            "zero pages only"
+        } else {
+            "nothing"
         }
     }
 

@@ -157,6 +157,12 @@ impl ExcludeCategory {
         ExcludeCategory::Offline,
     ];
 
+    /// The category's index in [`ExcludeCategory::ALL`]: its slot in
+    /// per-category counts and its code in exclusion records.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The name used in lifeboat.json and `lifeboat inspect`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -429,6 +435,13 @@ mod tests {
         );
         assert_eq!(DumpLevel::default().get(), 0);
         assert_eq!(DumpLevel::MAX.get(), 31);
+    }
+
+    #[test]
+    fn indexes_are_places_in_all() {
+        for (at, category) in ExcludeCategory::ALL.iter().enumerate() {
+            assert_eq!(category.index(), at);
+        }
     }
 
     #[test]

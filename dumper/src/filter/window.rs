@@ -60,7 +60,7 @@ pub struct CategoryCounts([u64; ExcludeCategory::ALL.len()]);
 impl CategoryCounts {
     /// Pages left out as `category`.
     pub fn get(&self, category: ExcludeCategory) -> u64 {
-        self.0[category as usize]
+        self.0[category.index()]
     }
 
     /// Pages left out in all.
@@ -69,7 +69,7 @@ impl CategoryCounts {
     }
 
     fn add(&mut self, category: ExcludeCategory, pages: u64) {
-        self.0[category as usize] += pages;
+        self.0[category.index()] += pages;
     }
 }
 

@@ -92,7 +92,7 @@ pub fn encode_record(runs: &[ExcludedRun], out: &mut Vec<u8>) {
     for run in runs {
         put_leb128(out, run.start - at);
         put_leb128(out, run.len);
-        out.push(category_code(run.category));
+        out.push(run.category.index() as u8);
         at = run.end();
     }
     let size = (out.len() - size_at - 4) as u32;
@@ -157,13 +157,6 @@ pub fn decode_record(bytes: &[u8], frame_len: u64) -> Result<Vec<ExcludedRun>, R
         at = end;
     }
     Ok(runs)
-}
-
-fn category_code(category: ExcludeCategory) -> u8 {
-    ExcludeCategory::ALL
-        .iter()
-        .position(|&c| c == category)
-        .expect("ALL holds every category") as u8
 }
 
 fn put_leb128(out: &mut Vec<u8>, mut value: u64) {

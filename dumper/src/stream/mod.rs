@@ -154,19 +154,29 @@ impl Excluded {
                     to.saturating_sub(from)
                 })
                 .sum();
-            excluded.bytes[index_of(run.category)] += run.len - inside.min(run.len);
+            excluded.bytes[run.category.index()] += run.len - inside.min(run.len);
         }
         excluded
     }
 
     /// Bytes of `category` left out.
     pub fn bytes(&self, category: ExcludeCategory) -> u64 {
-        self.bytes[index_of(category)]
+        self.bytes[category.index()]
     }
 
     /// Pages of `category` left out.
     pub fn pages(&self, category: ExcludeCategory) -> u64 {
         self.bytes(category) / 4096
+    }
+
+    /// The pages of every category, in report order: `zero 3, cache 0, …`,
+    /// as the console and `lifeboat save` print them.
+    pub fn describe_pages(&self) -> String {
+        ExcludeCategory::ALL
+            .iter()
+            .map(|&category| format!("{} {}", category.name(), self.pages(category)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Bytes left out, all categories together.
@@ -181,13 +191,6 @@ impl std::ops::AddAssign for Excluded {
             *mine += theirs;
         }
     }
-}
-
-fn index_of(category: ExcludeCategory) -> usize {
-    ExcludeCategory::ALL
-        .iter()
-        .position(|&c| c == category)
-        .expect("ALL holds every category")
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context as _, Result};
 use dumper::elf::{read_core_headers, LoadSegment};
+use dumper::filter::exclude::repeats;
 use dumper::filter::ExcludeCategory;
 use dumper::seekable::reader::Dump;
 
@@ -176,13 +177,7 @@ fn crash_agrees(vmlinux: &Path, vmcore: &Path, dump: &Path, dir: &Path) -> Resul
 pub(super) fn direct_loads(loads: &[LoadSegment]) -> Vec<LoadSegment> {
     loads
         .iter()
-        .filter(|load| {
-            !loads.iter().any(|other| {
-                other.file_size > load.file_size
-                    && other.paddr <= load.paddr
-                    && load.paddr + load.file_size <= other.paddr + other.file_size
-            })
-        })
+        .filter(|load| !repeats(load, loads))
         .copied()
         .collect()
 }
